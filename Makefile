@@ -1,0 +1,25 @@
+# Both targets build the project's own virtual environment first, so each works on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint clean
+
+$(BIN)/faircurate: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("faircurate needs Python 3.11 or newer, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/faircurate
+	$(BIN)/faircurate run examples/adult/collection.yaml
+
+test: $(BIN)/faircurate lint
+	$(BIN)/pytest
+
+lint: $(BIN)/faircurate
+	$(BIN)/ruff check flows tasks tests
+
+clean:
+	rm -rf warehouse releases .pytest_cache

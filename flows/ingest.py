@@ -1,0 +1,22 @@
+"""Flow: ingest every source file of a collection into the warehouse."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from tasks.load import BatchReport, ingest_batch
+from tasks.spec import read_collection_spec
+from tasks.warehouse import resolve_warehouse
+
+
+@flow(name="ingest")
+def ingest(spec_path: str, warehouse: str | None = None) -> list[BatchReport]:
+    """Ingest a collection, one batch per source file.
+
+    Steps: read the spec; for each source file, read, normalise, quarantine failing rows and
+    load the rest in one transaction. Returns the counts of every batch.
+    """
+    spec = read_collection_spec(spec_path)
+    warehouse_path = resolve_warehouse(spec, warehouse)
+
+    return [ingest_batch(spec, path, warehouse_path) for path in spec.source.files]

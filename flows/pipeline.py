@@ -1,0 +1,47 @@
+"""Flow: the main job, from raw files to a published release."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import flow
+
+from tasks.gates import GateReport, evaluate_gates
+from tasks.load import BatchReport, ingest_batch
+from tasks.measure import measure_collection
+from tasks.release import ReleaseReport, publish_release
+from tasks.spec import read_collection_spec
+from tasks.warehouse import resolve_warehouse
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a run did: the batches it ingested, the gate outcome and the release."""
+
+    batches: list[BatchReport]
+    gates: GateReport
+    release: ReleaseReport
+
+
+@flow(name="run")
+def run(
+    spec_path: str,
+    warehouse: str | None = None,
+    releases_dir: str = "releases",
+    version: str | None = None,
+) -> RunReport:
+    """Ingest a collection, gate it and publish a release.
+
+    Steps: read the spec; ingest each source file as one batch; rebuild the measurement
+    tables; run the gates; publish the release unless a blocking expectation failed.
+    """
+    spec = read_collection_spec(spec_path)
+    warehouse_path = resolve_warehouse(spec, warehouse)
+
+    batches = [ingest_batch(spec, path, warehouse_path) for path in spec.source.files]
+
+    measure_collection(spec, warehouse_path)
+    gates = evaluate_gates(spec, warehouse_path)
+
+    published = publish_release(spec, warehouse_path, releases_dir, gates, version)
+    return RunReport(batches=batches, gates=gates, release=published)

@@ -1,0 +1,34 @@
+"""Flow: measure, gate and publish a release of what the warehouse holds."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.pipeline import RunReport
+from tasks.gates import evaluate_gates
+from tasks.measure import measure_collection
+from tasks.release import publish_release
+from tasks.spec import read_collection_spec
+from tasks.warehouse import resolve_warehouse
+
+
+@flow(name="release")
+def release(
+    spec_path: str,
+    warehouse: str | None = None,
+    releases_dir: str = "releases",
+    version: str | None = None,
+) -> RunReport:
+    """Publish a release of the records already in the warehouse.
+
+    Steps: read the spec; rebuild the measurement tables; run the gates; publish the release
+    folder unless a blocking expectation failed (then raise GateBlockedError).
+    """
+    spec = read_collection_spec(spec_path)
+    warehouse_path = resolve_warehouse(spec, warehouse)
+
+    measure_collection(spec, warehouse_path)
+    gates = evaluate_gates(spec, warehouse_path)
+
+    published = publish_release(spec, warehouse_path, releases_dir, gates, version)
+    return RunReport(batches=[], gates=gates, release=published)

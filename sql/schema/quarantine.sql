@@ -1,0 +1,10 @@
+-- One row per rejected source row, with every reason it failed and the line as written.
+create table if not exists quarantine (
+    batch_id varchar not null,
+    source_file varchar not null,
+    source_line bigint not null,
+    reason_codes varchar[] not null,
+    reasons varchar[] not null,
+    raw_record varchar,
+    quarantined_at timestamptz not null
+);

@@ -1,0 +1,5 @@
+-- One row per record per release: which records each release contains.
+create table if not exists release_members (
+    version varchar not null,
+    record_id varchar not null
+);

@@ -1,0 +1,53 @@
+"""Exceptions that faircurate raises for problems a user can fix.
+
+Every class keeps the offending values as attributes, so the command line and the logs can
+show them, and its message says what failed, on which object, and what to do next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FaircurateError(Exception):
+    """Base class for errors caused by input, configuration or state, never by a bug."""
+
+
+class SpecError(FaircurateError):
+    """The collection spec is missing, unreadable or invalid."""
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        self.path = Path(path)
+        self.key = key
+        self.problem = problem
+        where = f"key `{key}`: " if key else ""
+        super().__init__(f"collection spec {self.path}: {where}{problem}")
+
+
+class InputFileError(FaircurateError):
+    """A raw input file is missing, unreadable or has the wrong layout."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"input file {self.path}: {problem}")
+
+
+class WarehouseError(FaircurateError):
+    """The warehouse file does not match the spec or is in a state the command cannot use."""
+
+
+class GateBlockedError(FaircurateError):
+    """A blocking expectation failed, so no release may be published."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        lines = "\n".join(f"  - {failure}" for failure in failures)
+        super().__init__(
+            f"release blocked by {len(failures)} failed blocking expectation(s):\n{lines}\n"
+            "Fix the data or change the threshold in its suite, then run the gates again."
+        )
+
+
+class ReleaseError(FaircurateError):
+    """A release cannot be published as requested."""

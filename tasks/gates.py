@@ -1,0 +1,291 @@
+"""Validate the measurement tables with the spec's Great Expectations suites.
+
+Suites are plain GX suite JSON files. Each names the measurement table it validates in
+`meta.measurement_table`, and the columns that identify a group in `meta.index_columns`.
+An expectation's GX `severity` decides what a failure does: `critical` blocks the release,
+`warning` is reported in the datasheet, `info` is only recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations.core.expectation_suite import ExpectationSuite
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+import tasks.gx_expectations  # noqa: F401  (registers the custom expectation classes)
+from tasks.errors import GateBlockedError, SpecError
+from tasks.log import stage_logger
+from tasks.measure import MEASUREMENT_TABLES
+from tasks.spec import CollectionSpec
+from tasks.warehouse import connect, fetch_value
+
+SEVERITY_LABELS = {"critical": "blocking", "warning": "warning", "info": "info"}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One expectation's outcome, in the words the CLI, datasheet and warehouse use."""
+
+    suite: str
+    measurement_table: str
+    expectation_type: str
+    severity: str
+    is_success: bool
+    summary: str
+    kwargs: dict[str, Any]
+    observed: Any
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """The outcome of one gate run: `passed`, `warned` or `blocked`."""
+
+    gate_run_id: str
+    outcome: str
+    results: tuple[GateResult, ...]
+    validation_dir: Path
+
+    @property
+    def blocking_failures(self) -> list[GateResult]:
+        return [r for r in self.results if r.severity == "blocking" and not r.is_success]
+
+    @property
+    def warnings(self) -> list[GateResult]:
+        return [r for r in self.results if r.severity == "warning" and not r.is_success]
+
+
+@task(name="evaluate_gates", cache_policy=NO_CACHE)
+def evaluate_gates(spec: CollectionSpec, warehouse: Path) -> GateReport:
+    """Validate every suite of the spec against its measurement table and record the results.
+
+    GX result JSON goes to `<warehouse folder>/validations/<gate run id>/`; a summary row per
+    expectation goes to `gate_results` and one row per run to `gate_runs`.
+    """
+    logger = stage_logger()
+    suites = [load_suite(path) for path in spec.suites]
+    gate_run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+    validation_dir = Path(warehouse).parent / "validations" / gate_run_id
+    validation_dir.mkdir(parents=True, exist_ok=True)
+    context = _ephemeral_context()
+
+    results: list[GateResult] = []
+    with connect(warehouse) as connection:
+        for suite_path, suite in suites:
+            table = suite.meta["measurement_table"]
+            frame = connection.execute(f"select * from {table}").df()
+            validation = _validate(context, suite, table, frame)
+            (validation_dir / f"{suite.name}.json").write_text(
+                json.dumps(validation, indent=2, default=str)
+            )
+            results.extend(_summarise(suite, table, validation, frame))
+            logger.info("suite %s (%s): %d expectations", suite.name, suite_path.name, len(suite.expectations))
+
+        report = _report(gate_run_id, results, validation_dir)
+        _record(connection, spec, report)
+
+    for result in report.results:
+        if result.is_success:
+            logger.debug("passed: %s", result.summary)
+        elif result.severity == "blocking":
+            logger.error("BLOCKING: %s", result.summary)
+        else:
+            logger.warning("%s: %s", result.severity.upper(), result.summary)
+    logger.info(
+        "gates %s: %s (%d blocking failures, %d warnings)",
+        gate_run_id,
+        report.outcome,
+        len(report.blocking_failures),
+        len(report.warnings),
+    )
+    return report
+
+
+def require_gates_passed(report: GateReport) -> None:
+    """Raise GateBlockedError naming every failed blocking expectation."""
+    if report.blocking_failures:
+        raise GateBlockedError([r.summary for r in report.blocking_failures])
+
+
+def load_suite(path: Path) -> tuple[Path, ExpectationSuite]:
+    """Read a GX suite JSON file and check the faircurate keys in its meta."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise SpecError(path, "", f"cannot read the suite: {error}") from None
+    meta = document.get("meta", {})
+    table = meta.get("measurement_table")
+    if table not in MEASUREMENT_TABLES:
+        raise SpecError(
+            path,
+            "meta.measurement_table",
+            f"expected one of: {', '.join(MEASUREMENT_TABLES)}; got {table!r}",
+        )
+    if not isinstance(meta.get("index_columns"), list):
+        raise SpecError(path, "meta.index_columns", "expected the list of columns naming a group")
+    try:
+        suite = ExpectationSuite(**document)
+    except Exception as error:  # GX raises several unrelated types for a bad suite file
+        raise SpecError(path, "expectations", f"GX cannot load the suite: {error}") from None
+    return path, suite
+
+
+def _ephemeral_context():
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _validate(context, suite: ExpectationSuite, table: str, frame: pd.DataFrame) -> dict:
+    source = context.data_sources.add_or_update_pandas(f"measurements_{suite.name}")
+    asset = source.add_dataframe_asset(table)
+    batch = asset.add_batch_definition_whole_dataframe("whole_table").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    result = batch.validate(
+        suite,
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": suite.meta["index_columns"],
+        },
+    )
+    return result.to_json_dict()
+
+
+def _summarise(
+    suite: ExpectationSuite, table: str, validation: dict, frame: pd.DataFrame
+) -> list[GateResult]:
+    results = []
+    for item in validation["results"]:
+        config = item["expectation_config"]
+        kwargs = {k: v for k, v in config["kwargs"].items() if k != "batch_id"}
+        severity = SEVERITY_LABELS.get(config.get("severity") or "critical", "blocking")
+        observed, groups = _observed(item, suite.meta["index_columns"], frame)
+        name = f"{suite.name}: {config['type']}({_format_kwargs(kwargs)})"
+        if item["success"]:
+            summary = f"{name} passed"
+        elif groups:
+            summary = f"{name} failed for {groups}"
+        else:
+            summary = f"{name} failed: {observed}"
+        results.append(
+            GateResult(
+                suite=suite.name,
+                measurement_table=table,
+                expectation_type=config["type"],
+                severity=severity,
+                is_success=bool(item["success"]),
+                summary=summary,
+                kwargs=kwargs,
+                observed=observed,
+            )
+        )
+    return results
+
+
+def _observed(item: dict, index_columns: list[str], frame: pd.DataFrame) -> tuple[Any, str]:
+    """Return the observed value and, for a failure, the failing groups as readable text.
+
+    A stock expectation reports the failing rows by their index columns; the group is named by
+    the last of them (the category, cell or field) and shown with its count where the table has
+    one, because a flag such as `is_small` alone does not say how small.
+    """
+    exception = item.get("exception_info") or {}
+    if exception.get("raised_exception"):
+        return f"could not be evaluated: {exception.get('exception_message')}", ""
+    result = item.get("result") or {}
+    observed = result.get("observed_value")
+    if isinstance(observed, dict) and "failing_groups" in observed:
+        failing = observed["failing_groups"]
+        groups = ", ".join(f"{g} (observed {_format_value(v)})" for g, v in failing.items())
+        return observed, groups or (observed.get("note") or "")
+    unexpected = result.get("unexpected_index_list")
+    if not unexpected:
+        return observed, ""
+    column = item["expectation_config"]["kwargs"].get("column")
+    group_column = index_columns[-1]
+    counts = {}
+    if "count_members" in frame.columns:
+        keys = frame[index_columns].astype(str).agg("\x1f".join, axis=1)
+        counts = dict(zip(keys, frame["count_members"], strict=True))
+    parts = []
+    for row in unexpected:
+        key = "\x1f".join(str(row.get(c)) for c in index_columns)
+        value = f"{column} {_format_value(row.get(column))}"
+        if key in counts and column != "count_members":
+            value += f", {int(counts[key])} records"
+        parts.append(f"{row.get(group_column)} (observed {value})")
+    return unexpected, ", ".join(parts)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _format_kwargs(kwargs: dict) -> str:
+    shown = {k: v for k, v in kwargs.items() if k not in ("condition_parser", "row_condition")}
+    text = ", ".join(f"{k}={v!r}" for k, v in shown.items())
+    condition = kwargs.get("row_condition")
+    if isinstance(condition, dict):
+        condition = condition.get("pass_through_filter", condition)
+    return f"{text}, where {condition}" if condition else text
+
+
+def _report(gate_run_id: str, results: list[GateResult], validation_dir: Path) -> GateReport:
+    report = GateReport(gate_run_id, "passed", tuple(results), validation_dir)
+    if report.blocking_failures:
+        outcome = "blocked"
+    elif report.warnings:
+        outcome = "warned"
+    else:
+        outcome = "passed"
+    return GateReport(gate_run_id, outcome, tuple(results), validation_dir)
+
+
+def _record(connection, spec: CollectionSpec, report: GateReport) -> None:
+    count_records = fetch_value(connection, "select count(*) from records")
+    connection.execute("begin transaction")
+    connection.execute(
+        "insert into gate_runs values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            report.gate_run_id,
+            spec.name,
+            spec.sha256,
+            count_records,
+            report.outcome,
+            len(report.blocking_failures),
+            len(report.warnings),
+            datetime.now(UTC),
+        ],
+    )
+    connection.executemany(
+        "insert into gate_results values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                report.gate_run_id,
+                r.suite,
+                r.measurement_table,
+                r.expectation_type,
+                r.severity,
+                r.is_success,
+                r.summary,
+                json.dumps(r.kwargs, default=str),
+                json.dumps(r.observed, default=str),
+            ]
+            for r in report.results
+        ],
+    )
+    connection.execute("commit")

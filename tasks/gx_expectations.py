@@ -1,0 +1,129 @@
+"""Custom Great Expectations classes for coverage gates, on faircurate's measurement tables.
+
+Defining a class registers it with GX under its snake-case name, so suite files can use
+`expect_groups_to_have_min_count` and the others once this module is imported. Each reports
+the failing groups with their observed values, so a gate message can name them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from great_expectations.core.metric_domain_types import MetricDomainTypes
+from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.expectations.expectation import BatchExpectation
+from great_expectations.expectations.metrics.metric_provider import metric_value
+from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
+
+
+def _group_rows(execution_engine, domain_kwargs, key_column, key, group_column) -> dict:
+    frame, _, _ = execution_engine.get_compute_domain(
+        domain_kwargs=domain_kwargs, domain_type=MetricDomainTypes.TABLE
+    )
+    rows = frame[frame[key_column] == key]
+    return {
+        str(row[group_column]): {
+            "count": int(row["count_members"]),
+            "share": None if row["share"] != row["share"] else float(row["share"]),
+        }
+        for _, row in rows.iterrows()
+    }
+
+
+class AttributeGroups(TableMetricProvider):
+    """Count and share of every category of one attribute, from `coverage_by_attribute`."""
+
+    metric_name = "faircurate.attribute_groups"
+    value_keys = ("attribute",)
+
+    @metric_value(engine=PandasExecutionEngine)
+    def _pandas(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, runtime_configuration):  # noqa: E501
+        return _group_rows(
+            execution_engine,
+            metric_domain_kwargs,
+            "attribute",
+            metric_value_kwargs["attribute"],
+            "category",
+        )
+
+
+class IntersectionCells(TableMetricProvider):
+    """Count and share of every cell of one intersection, from `coverage_by_intersection`."""
+
+    metric_name = "faircurate.intersection_cells"
+    value_keys = ("intersection",)
+
+    @metric_value(engine=PandasExecutionEngine)
+    def _pandas(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, runtime_configuration):  # noqa: E501
+        return _group_rows(
+            execution_engine,
+            metric_domain_kwargs,
+            "intersection",
+            metric_value_kwargs["intersection"],
+            "cell",
+        )
+
+
+def _groups_result(groups: dict, failing: dict, what: str) -> dict[str, Any]:
+    return {
+        "success": bool(groups) and not failing,
+        "result": {
+            "observed_value": {
+                "groups_checked": len(groups),
+                "failing_groups": failing,
+                "note": None if groups else f"no rows for this {what} in the table",
+            }
+        },
+    }
+
+
+class ExpectGroupsToHaveMinCount(BatchExpectation):
+    """Every declared category of `attribute` has at least `min_count` records."""
+
+    attribute: str
+    min_count: int
+
+    metric_dependencies: ClassVar[tuple[str, ...]] = ("faircurate.attribute_groups",)
+    success_keys: ClassVar[tuple[str, ...]] = ("attribute", "min_count")
+    domain_keys: ClassVar[tuple[str, ...]] = ()
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+        groups = metrics["faircurate.attribute_groups"]
+        failing = {g: v["count"] for g, v in groups.items() if v["count"] < self.min_count}
+        return _groups_result(groups, failing, "attribute")
+
+
+class ExpectGroupsToHaveMinShare(BatchExpectation):
+    """Every declared category of `attribute` holds at least `min_share` of known values."""
+
+    attribute: str
+    min_share: float
+
+    metric_dependencies: ClassVar[tuple[str, ...]] = ("faircurate.attribute_groups",)
+    success_keys: ClassVar[tuple[str, ...]] = ("attribute", "min_share")
+    domain_keys: ClassVar[tuple[str, ...]] = ()
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+        groups = metrics["faircurate.attribute_groups"]
+        failing = {
+            g: v["share"]
+            for g, v in groups.items()
+            if v["share"] is None or v["share"] < self.min_share
+        }
+        return _groups_result(groups, failing, "attribute")
+
+
+class ExpectIntersectionCellsToHaveMinCount(BatchExpectation):
+    """Every declared cell of `intersection` has at least `min_count` records."""
+
+    intersection: str
+    min_count: int
+
+    metric_dependencies: ClassVar[tuple[str, ...]] = ("faircurate.intersection_cells",)
+    success_keys: ClassVar[tuple[str, ...]] = ("intersection", "min_count")
+    domain_keys: ClassVar[tuple[str, ...]] = ()
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+        cells = metrics["faircurate.intersection_cells"]
+        failing = {c: v["count"] for c, v in cells.items() if v["count"] < self.min_count}
+        return _groups_result(cells, failing, "intersection")

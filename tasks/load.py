@@ -1,0 +1,151 @@
+"""Load one batch into the warehouse in a single transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from tasks.log import stage_logger
+
+from tasks.adapters.delimited import read_delimited
+from tasks.normalise import NormalisedBatch, check_counts, normalise_batch
+from tasks.spec import CollectionSpec
+from tasks.warehouse import check_collection, connect, ensure_records_table, fetch_row
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What ingesting one source file did; `rows_read == rows_loaded + rows_quarantined`."""
+
+    batch_id: str
+    source_file: str
+    already_ingested: bool
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    lines_skipped: dict[str, int]
+
+
+@task(name="ingest_batch", cache_policy=NO_CACHE)
+def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchReport:
+    """Read, normalise and load one source file as one batch.
+
+    A batch whose content hash is already in the warehouse is skipped, so ingesting the same
+    file twice changes nothing. Rows that fail a check go to `quarantine` with their reasons.
+    """
+    logger = stage_logger()
+    batch = read_delimited(path, spec.source)
+    with connect(warehouse) as connection:
+        check_collection(connection, spec)
+        ensure_records_table(connection, spec)
+        previous = fetch_row(
+            connection,
+            "select count_rows_read, count_rows_loaded, count_rows_quarantined "
+            "from batches where batch_id = ?",
+            [batch.batch_id],
+        )
+        if previous is not None:
+            logger.info("batch %s (%s): already ingested, skipped", batch.batch_id[:12], path.name)
+            return BatchReport(
+                batch.batch_id, path.name, True, *previous, lines_skipped=batch.lines_skipped
+            )
+
+        normalised = normalise_batch(spec, batch)
+        if spec.source.id_column is not None:
+            normalised = _quarantine_known_ids(connection, batch.path.name, normalised)
+        check_counts(batch, normalised)
+        loaded, quarantined = normalised.loaded, normalised.quarantined
+        now = datetime.now(UTC)
+
+        connection.execute("begin transaction")
+        try:
+            connection.register("loaded_rows", loaded)
+            connection.register("quarantined_rows", quarantined)
+            connection.execute("insert into records by name select * exclude (raw_record) from loaded_rows")
+            connection.execute(
+                "insert into quarantine by name "
+                "select *, ?::timestamptz as quarantined_at from quarantined_rows",
+                [now],
+            )
+            connection.execute(
+                "insert into batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    batch.batch_id,
+                    spec.name,
+                    path.name,
+                    batch.size_bytes,
+                    batch.rows.height,
+                    loaded.height,
+                    quarantined.height,
+                    sum(batch.lines_skipped.values()),
+                    spec.sha256,
+                    now,
+                ],
+            )
+            connection.execute("commit")
+        except BaseException:
+            connection.execute("rollback")
+            raise
+        finally:
+            connection.unregister("loaded_rows")
+            connection.unregister("quarantined_rows")
+
+    logger.info(
+        "batch %s (%s): %d rows read, %d loaded, %d quarantined",
+        batch.batch_id[:12],
+        path.name,
+        batch.rows.height,
+        loaded.height,
+        quarantined.height,
+    )
+    return BatchReport(
+        batch_id=batch.batch_id,
+        source_file=path.name,
+        already_ingested=False,
+        rows_read=batch.rows.height,
+        rows_loaded=loaded.height,
+        rows_quarantined=quarantined.height,
+        lines_skipped=batch.lines_skipped,
+    )
+
+
+def _quarantine_known_ids(
+    connection: duckdb.DuckDBPyConnection, source_file: str, normalised: NormalisedBatch
+) -> NormalisedBatch:
+    """Move rows whose id an earlier batch already loaded from `loaded` to `quarantined`."""
+    ids = normalised.loaded.select("record_id")
+    connection.register("incoming_ids", ids)
+    try:
+        known = connection.sql(
+            "select r.record_id, b.source_file as first_file, r.source_line as first_line "
+            "from records r join incoming_ids using (record_id) join batches b using (batch_id)"
+        ).pl()
+    finally:
+        connection.unregister("incoming_ids")
+    if known.height == 0:
+        return normalised
+    clashes = normalised.loaded.join(known, on="record_id")
+    moved = clashes.select(
+        "batch_id",
+        pl.lit(source_file).alias("source_file"),
+        "source_line",
+        pl.concat_list(pl.lit("duplicate_id")).alias("reason_codes"),
+        pl.concat_list(
+            pl.format(
+                "id '{}' was already loaded from line {} of {}",
+                "record_id",
+                "first_line",
+                "first_file",
+            )
+        ).alias("reasons"),
+        "raw_record",
+    )
+    return NormalisedBatch(
+        loaded=normalised.loaded.join(known, on="record_id", how="anti"),
+        quarantined=pl.concat([normalised.quarantined, moved]),
+    )

@@ -1,0 +1,33 @@
+"""Describe every file of a release folder with its size, SHA-256 and row count."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+CHUNK_BYTES = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_files(folder: Path) -> list[dict]:
+    """List every file under `folder` (sorted by path) with bytes, sha256 and, for Parquet, rows."""
+    entries = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        entries.append(
+            {
+                "path": path.relative_to(folder).as_posix(),
+                "bytes": path.stat().st_size,
+                "sha256": sha256_file(path),
+                "rows": pq.read_metadata(path).num_rows if path.suffix == ".parquet" else None,
+            }
+        )
+    return entries

@@ -1,0 +1,237 @@
+"""Normalise raw string columns to the spec's types and categories, and find rows to quarantine.
+
+All checks are Polars expressions over the whole batch. Each failed check adds a reason code
+(`unknown_category:sex`) and a message that names the field and the value; a row with at least
+one reason goes to quarantine, every other row is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from tasks.adapters.delimited import RawBatch
+from tasks.errors import InputFileError
+from tasks.spec import CollectionSpec, FieldSpec
+
+@dataclass(frozen=True)
+class NormalisedBatch:
+    """A batch split into rows to load and rows to quarantine; both keep the raw record."""
+
+    loaded: pl.DataFrame
+    quarantined: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class _Check:
+    code: str
+    failed: pl.Expr
+    message: pl.Expr
+
+
+def normalise_batch(spec: CollectionSpec, batch: RawBatch) -> NormalisedBatch:
+    """Cast, map and check every field of `batch`; return loaded and quarantined rows.
+
+    Raises InputFileError when a column that the spec reads is not in the file.
+    """
+    _require_columns(spec, batch)
+    expected_fields = len(batch.columns)
+    checks = [
+        _Check(
+            "malformed_line",
+            pl.col("field_count") != expected_fields,
+            pl.format(
+                "line has {} fields; expected {} separated by {}",
+                pl.col("field_count"),
+                pl.lit(expected_fields),
+                pl.lit(repr(spec.source.delimiter)),
+            ),
+        )
+    ]
+
+    values: dict[str, pl.Expr] = {}
+    for field in spec.fields:
+        if field.derived_from is None:
+            value, field_checks = _source_value(spec, field)
+            values[field.name] = value
+            checks.extend(field_checks)
+    for field in spec.fields:
+        if field.derived_from is not None:
+            value, field_checks = _derived_value(field, values[field.derived_from])
+            values[field.name] = value
+            checks.extend(field_checks)
+
+    record_id, id_checks = _record_id(spec, batch)
+    checks.extend(id_checks)
+
+    # One with_columns call, so that every check reads the raw strings, not the cast values.
+    checked = batch.rows.with_columns(
+        record_id.alias("record_id"),
+        *(value.alias(name) for name, value in values.items()),
+        pl.concat_list(
+            [pl.when(c.failed).then(pl.lit(c.code)) for c in checks]
+        ).list.drop_nulls().alias("reason_codes"),
+        pl.concat_list(
+            [pl.when(c.failed).then(c.message) for c in checks]
+        ).list.drop_nulls().alias("reasons"),
+    )
+    is_clean = pl.col("reason_codes").list.len() == 0
+    field_names = [f.name for f in spec.fields]
+    loaded = checked.filter(is_clean).select(
+        "record_id",
+        pl.lit(batch.batch_id).alias("batch_id"),
+        "source_line",
+        *field_names,
+        "raw_record",
+    )
+    quarantined = checked.filter(~is_clean).select(
+        pl.lit(batch.batch_id).alias("batch_id"),
+        pl.lit(batch.path.name).alias("source_file"),
+        "source_line",
+        "reason_codes",
+        "reasons",
+        "raw_record",
+    )
+    return NormalisedBatch(loaded=loaded, quarantined=quarantined)
+
+
+def _require_columns(spec: CollectionSpec, batch: RawBatch) -> None:
+    needed = [(f.name, f.column) for f in spec.fields if f.column is not None]
+    if spec.source.id_column:
+        needed.append(("source.id_column", spec.source.id_column))
+    for owner, column in needed:
+        if column not in batch.columns:
+            raise InputFileError(
+                batch.path,
+                f"column `{column}`, read by `{owner}` in the collection spec, is not in the "
+                f"file (its columns: {', '.join(batch.columns)}); fix the spec or the file",
+            )
+
+
+def _source_value(spec: CollectionSpec, field: FieldSpec) -> tuple[pl.Expr, list[_Check]]:
+    raw = pl.col(field.column)
+    missing_tokens = ["", *spec.missing_values]
+    text = pl.when(raw.is_in(missing_tokens)).then(None).otherwise(raw)
+    checks: list[_Check] = []
+    name = field.name
+
+    if field.type == "integer":
+        value = text.cast(pl.Int64, strict=False)
+        checks.append(
+            _Check(
+                f"not_integer:{name}",
+                text.is_not_null() & value.is_null(),
+                pl.format("`{}`: {} is not an integer", pl.lit(name), _quoted(text)),
+            )
+        )
+        if field.minimum is not None:
+            checks.append(_range_check(name, value, value < field.minimum, "below the minimum", field.minimum))
+        if field.maximum is not None:
+            checks.append(_range_check(name, value, value > field.maximum, "above the maximum", field.maximum))
+    elif field.type == "category":
+        value = text.replace(field.aliases) if field.aliases else text
+        if field.categories:
+            checks.append(
+                _Check(
+                    f"unknown_category:{name}",
+                    value.is_not_null() & ~value.is_in(list(field.categories)),
+                    pl.format(
+                        "`{}`: {} is not a category declared in the spec; add it to "
+                        "`fields.{}.categories` or map it with `aliases`",
+                        pl.lit(name),
+                        _quoted(text),
+                        pl.lit(name),
+                    ),
+                )
+            )
+    else:
+        value = text
+
+    if field.required:
+        checks.append(
+            _Check(
+                f"missing_required:{name}",
+                text.is_null(),
+                pl.format("`{}`: value is missing but the field is required", pl.lit(name)),
+            )
+        )
+    return value, checks
+
+
+def _derived_value(field: FieldSpec, parent: pl.Expr) -> tuple[pl.Expr, list[_Check]]:
+    name = field.name
+    if field.bins:
+        value = pl.lit(None, dtype=pl.String)
+        for age_bin in reversed(field.bins):
+            inside = parent >= age_bin.minimum
+            if age_bin.maximum is not None:
+                inside = inside & (parent <= age_bin.maximum)
+            value = pl.when(inside).then(pl.lit(age_bin.label)).otherwise(value)
+        failed = parent.is_not_null() & value.is_null()
+        message = pl.format(
+            "`{}`: {} is outside every bin of `{}`",
+            pl.lit(field.derived_from),
+            parent.cast(pl.String),
+            pl.lit(name),
+        )
+        return value, [_Check(f"outside_bins:{name}", failed, message)]
+
+    value = parent.replace_strict(field.groups, default=None, return_dtype=pl.String)
+    failed = parent.is_not_null() & value.is_null() & ~parent.is_in(list(field.unassigned))
+    message = pl.format(
+        "`{}`: {} has no group in `fields.{}.groups`; map it or list it under `unassigned`",
+        pl.lit(field.derived_from),
+        _quoted(parent),
+        pl.lit(name),
+    )
+    return value, [_Check(f"unmapped_value:{name}", failed, message)]
+
+
+def _record_id(spec: CollectionSpec, batch: RawBatch) -> tuple[pl.Expr, list[_Check]]:
+    if spec.source.id_column is None:
+        prefix = batch.batch_id[:16] + ":"
+        return pl.lit(prefix) + pl.col("source_line").cast(pl.String), []
+
+    raw = pl.col(spec.source.id_column)
+    record_id = pl.when(raw.is_in(["", *spec.missing_values])).then(None).otherwise(raw)
+    first_line = pl.col("source_line").min().over(record_id)
+    checks = [
+        _Check(
+            "missing_id",
+            record_id.is_null(),
+            pl.format("`{}`: id is missing", pl.lit(spec.source.id_column)),
+        ),
+        _Check(
+            "duplicate_id",
+            record_id.is_not_null() & (pl.col("source_line") != first_line),
+            pl.format(
+                "`{}`: id {} already appears on line {} of this file",
+                pl.lit(spec.source.id_column),
+                _quoted(record_id),
+                first_line,
+            ),
+        ),
+    ]
+    return record_id, checks
+
+
+def _range_check(name: str, value: pl.Expr, failed: pl.Expr, relation: str, limit: int) -> _Check:
+    return _Check(
+        f"out_of_range:{name}",
+        failed,
+        pl.format("`{}`: {} is {} {}", pl.lit(name), value.cast(pl.String), pl.lit(relation), pl.lit(limit)),
+    )
+
+
+def _quoted(expr: pl.Expr) -> pl.Expr:
+    return pl.lit("'") + expr.fill_null("") + pl.lit("'")
+
+
+def check_counts(batch: RawBatch, normalised: NormalisedBatch) -> None:
+    """Raise if loaded plus quarantined rows do not add up to the rows read."""
+    rows_read = batch.rows.height
+    accounted = normalised.loaded.height + normalised.quarantined.height
+    if rows_read != accounted:
+        message = f"{batch.path}: {rows_read} rows read but {accounted} loaded or quarantined"
+        raise RuntimeError(message)
