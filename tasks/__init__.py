@@ -1,4 +1,4 @@
-"""The steps that faircurate's flows compose: spec, adapters, warehouse, measures, gates, release."""
+"""The steps that faircurate's flows compose: spec, adapters, warehouse, gates, release."""
 
 from tasks.offline import disable_telemetry
 

@@ -121,7 +121,9 @@ def _composition(inputs: DatasheetInputs) -> list[str]:
                         r["category"],
                         md.count(r["count_members"]),
                         md.percent(r["share"]),
-                        md.percent(r["target_share"]) if r["target_share"] is not None else "not set",
+                        md.percent(r["target_share"])
+                        if r["target_share"] is not None
+                        else "not set",
                         "empty" if r["is_empty"] else ("small" if r["is_small"] else ""),
                     )
                     for r in rows.iter_rows(named=True)
@@ -148,7 +150,9 @@ def _intersections(inputs: DatasheetInputs) -> list[str]:
     for (name,), group in cells.group_by("intersection", maintain_order=True):
         smallest = group.sort("count_members").row(0, named=True)
         flagged = group.filter(pl.col("is_empty") | pl.col("is_small")).sort("count_members")
-        listed = ", ".join(f"{r['cell']} ({r['count_members']})" for r in flagged.iter_rows(named=True))
+        listed = ", ".join(
+            f"{r['cell']} ({r['count_members']})" for r in flagged.iter_rows(named=True)
+        )
         summary.append(
             (
                 name,
@@ -161,7 +165,10 @@ def _intersections(inputs: DatasheetInputs) -> list[str]:
         )
     lines += [
         "",
-        md.table(["intersection", "cells", "smallest cell", "empty", "small", "empty and small cells"], summary),
+        md.table(
+            ["intersection", "cells", "smallest cell", "empty", "small", "empty and small cells"],
+            summary,
+        ),
     ]
     return lines
 
@@ -178,7 +185,17 @@ def _diversity(inputs: DatasheetInputs) -> list[str]:
         "and the effective number of groups exp(H).",
         "",
         md.table(
-            ["attribute", "records", "k", "richness", "coverage", "Shannon H", "evenness", "inverse Simpson", "effective groups"],
+            [
+                "attribute",
+                "records",
+                "k",
+                "richness",
+                "coverage",
+                "Shannon H",
+                "evenness",
+                "inverse Simpson",
+                "effective groups",
+            ],
             [
                 (
                     r["attribute"],
@@ -206,7 +223,13 @@ def _missingness(inputs: DatasheetInputs) -> list[str]:
         md.table(
             ["field", "role", "supplied by", "missing", "share missing"],
             [
-                (r["field"], r["role"], r["supplied_by"], md.count(r["count_missing"]), md.percent(r["share_missing"]))
+                (
+                    r["field"],
+                    r["role"],
+                    r["supplied_by"],
+                    md.count(r["count_missing"]),
+                    md.percent(r["share_missing"]),
+                )
                 for r in missing.iter_rows(named=True)
             ],
         ),
@@ -263,16 +286,17 @@ def _preprocessing(inputs: DatasheetInputs) -> list[str]:
             mapped = ", ".join(f"`{k}` to `{v}`" for k, v in f.aliases.items())
             lines.append(f"- `{f.name}`: mapped {mapped}.")
         if f.bins:
-            lines.append(
-                f"- `{f.name}`: binned `{f.derived_from}` into {', '.join(b.label for b in f.bins)}."
-            )
+            labels = ", ".join(b.label for b in f.bins)
+            lines.append(f"- `{f.name}`: binned `{f.derived_from}` into {labels}.")
         if f.groups:
             lines.append(
                 f"- `{f.name}`: grouped the values of `{f.derived_from}` into "
                 f"{', '.join(f.categories)}."
             )
         for value, reason in f.unassigned.items():
-            lines.append(f"- `{f.name}`: left `{value}` without a group, so it counts as missing: {reason}")
+            lines.append(
+                f"- `{f.name}`: left `{value}` without a group, so it counts as missing: {reason}"
+            )
     lines.append(
         "- Quarantined every row that failed a check (malformed line, unknown category, value "
         "out of range, missing required value, duplicate id), with its reasons and raw text."
@@ -285,7 +309,10 @@ def _preprocessing(inputs: DatasheetInputs) -> list[str]:
         lines.append(
             md.table(
                 ["source file", "reason", "rows"],
-                [(r["source_file"], r["reason_code"], md.count(r["count_rows"])) for r in quarantine.iter_rows(named=True)],
+                [
+                    (r["source_file"], r["reason_code"], md.count(r["count_rows"]))
+                    for r in quarantine.iter_rows(named=True)
+                ],
             )
         )
     return lines
@@ -313,7 +340,9 @@ def _distribution(inputs: DatasheetInputs) -> list[str]:
         "",
         "Checksums and sizes of every file are in `manifest.json`.",
         "",
-        md.table(["file", "rows"], [(f"`{path}`", md.count(rows)) for path, rows in inputs.data_files]),
+        md.table(
+            ["file", "rows"], [(f"`{path}`", md.count(rows)) for path, rows in inputs.data_files]
+        ),
     ]
     return lines
 

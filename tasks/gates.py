@@ -89,7 +89,12 @@ def evaluate_gates(spec: CollectionSpec, warehouse: Path) -> GateReport:
                 json.dumps(validation, indent=2, default=str)
             )
             results.extend(_summarise(suite, table, validation, frame))
-            logger.info("suite %s (%s): %d expectations", suite.name, suite_path.name, len(suite.expectations))
+            logger.info(
+                "suite %s (%s): %d expectations",
+                suite.name,
+                suite_path.name,
+                len(suite.expectations),
+            )
 
         report = _report(gate_run_id, results, validation_dir)
         _record(connection, spec, report)

@@ -37,7 +37,14 @@ class AttributeGroups(TableMetricProvider):
     value_keys = ("attribute",)
 
     @metric_value(engine=PandasExecutionEngine)
-    def _pandas(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, runtime_configuration):  # noqa: E501
+    def _pandas(
+        cls,
+        execution_engine,
+        metric_domain_kwargs,
+        metric_value_kwargs,
+        metrics,
+        runtime_configuration,
+    ):  # noqa: E501
         return _group_rows(
             execution_engine,
             metric_domain_kwargs,
@@ -54,7 +61,14 @@ class IntersectionCells(TableMetricProvider):
     value_keys = ("intersection",)
 
     @metric_value(engine=PandasExecutionEngine)
-    def _pandas(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, runtime_configuration):  # noqa: E501
+    def _pandas(
+        cls,
+        execution_engine,
+        metric_domain_kwargs,
+        metric_value_kwargs,
+        metrics,
+        runtime_configuration,
+    ):  # noqa: E501
         return _group_rows(
             execution_engine,
             metric_domain_kwargs,

@@ -10,9 +10,9 @@ import duckdb
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from tasks.log import stage_logger
 
 from tasks.adapters.delimited import read_delimited
+from tasks.log import stage_logger
 from tasks.normalise import NormalisedBatch, check_counts, normalise_batch
 from tasks.spec import CollectionSpec
 from tasks.warehouse import check_collection, connect, ensure_records_table, fetch_row
@@ -66,7 +66,9 @@ def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchRepo
         try:
             connection.register("loaded_rows", loaded)
             connection.register("quarantined_rows", quarantined)
-            connection.execute("insert into records by name select * exclude (raw_record) from loaded_rows")
+            connection.execute(
+                "insert into records by name select * exclude (raw_record) from loaded_rows"
+            )
             connection.execute(
                 "insert into quarantine by name "
                 "select *, ?::timestamptz as quarantined_at from quarantined_rows",

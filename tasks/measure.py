@@ -9,9 +9,9 @@ import duckdb
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from tasks.log import stage_logger
 
 from tasks.errors import WarehouseError
+from tasks.log import stage_logger
 from tasks.paths import SQL_DIR
 from tasks.spec import CELL_SEPARATOR, CollectionSpec
 from tasks.warehouse import connect, ensure_records_table, fetch_value, quote_identifier
@@ -48,7 +48,9 @@ def measure_collection(spec: CollectionSpec, warehouse: Path) -> dict[str, int]:
     return row_counts
 
 
-def run_measurement(connection: duckdb.DuckDBPyConnection, table: str, spec: CollectionSpec) -> None:
+def run_measurement(
+    connection: duckdb.DuckDBPyConnection, table: str, spec: CollectionSpec
+) -> None:
     """Create or replace `table` from the query in sql/<table>.sql."""
     query = (SQL_DIR / f"{table}.sql").read_text()
     parameters = {"small_cell_size": spec.small_cell_size} if "$small_cell_size" in query else {}
@@ -88,11 +90,17 @@ def write_spec_tables(connection: duckdb.DuckDBPyConnection, spec: CollectionSpe
     for attributes in spec.intersections:
         name = CELL_SEPARATOR.join(attributes)
         for position, attribute in enumerate(attributes, start=1):
-            intersection_rows.append({"intersection": name, "attribute": attribute, "position": position})
+            intersection_rows.append(
+                {"intersection": name, "attribute": attribute, "position": position}
+            )
         category_lists = [spec.field(a).categories for a in attributes]
         for position, combination in enumerate(itertools.product(*category_lists), start=1):
             cell_rows.append(
-                {"intersection": name, "cell": CELL_SEPARATOR.join(combination), "position": position}
+                {
+                    "intersection": name,
+                    "cell": CELL_SEPARATOR.join(combination),
+                    "position": position,
+                }
             )
     intersections = pl.DataFrame(
         intersection_rows,

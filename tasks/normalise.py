@@ -15,6 +15,7 @@ from tasks.adapters.delimited import RawBatch
 from tasks.errors import InputFileError
 from tasks.spec import CollectionSpec, FieldSpec
 
+
 @dataclass(frozen=True)
 class NormalisedBatch:
     """A batch split into rows to load and rows to quarantine; both keep the raw record."""
@@ -69,12 +70,12 @@ def normalise_batch(spec: CollectionSpec, batch: RawBatch) -> NormalisedBatch:
     checked = batch.rows.with_columns(
         record_id.alias("record_id"),
         *(value.alias(name) for name, value in values.items()),
-        pl.concat_list(
-            [pl.when(c.failed).then(pl.lit(c.code)) for c in checks]
-        ).list.drop_nulls().alias("reason_codes"),
-        pl.concat_list(
-            [pl.when(c.failed).then(c.message) for c in checks]
-        ).list.drop_nulls().alias("reasons"),
+        pl.concat_list([pl.when(c.failed).then(pl.lit(c.code)) for c in checks])
+        .list.drop_nulls()
+        .alias("reason_codes"),
+        pl.concat_list([pl.when(c.failed).then(c.message) for c in checks])
+        .list.drop_nulls()
+        .alias("reasons"),
     )
     is_clean = pl.col("reason_codes").list.len() == 0
     field_names = [f.name for f in spec.fields]
@@ -126,9 +127,13 @@ def _source_value(spec: CollectionSpec, field: FieldSpec) -> tuple[pl.Expr, list
             )
         )
         if field.minimum is not None:
-            checks.append(_range_check(name, value, value < field.minimum, "below the minimum", field.minimum))
+            checks.append(
+                _range_check(name, value, value < field.minimum, "below the minimum", field.minimum)
+            )
         if field.maximum is not None:
-            checks.append(_range_check(name, value, value > field.maximum, "above the maximum", field.maximum))
+            checks.append(
+                _range_check(name, value, value > field.maximum, "above the maximum", field.maximum)
+            )
     elif field.type == "category":
         value = text.replace(field.aliases) if field.aliases else text
         if field.categories:
@@ -220,7 +225,13 @@ def _range_check(name: str, value: pl.Expr, failed: pl.Expr, relation: str, limi
     return _Check(
         f"out_of_range:{name}",
         failed,
-        pl.format("`{}`: {} is {} {}", pl.lit(name), value.cast(pl.String), pl.lit(relation), pl.lit(limit)),
+        pl.format(
+            "`{}`: {} is {} {}",
+            pl.lit(name),
+            value.cast(pl.String),
+            pl.lit(relation),
+            pl.lit(limit),
+        ),
     )
 
 

@@ -93,7 +93,7 @@ def publish_release(
                 count_records,
                 published_at,
             )
-            os.rename(building, target)
+            building.rename(target)
             connection.execute("commit")
         except BaseException:
             if in_transaction:
@@ -123,7 +123,9 @@ def _check_version_is_new(
     connection: duckdb.DuckDBPyConnection, version: str, releases_dir: Path
 ) -> None:
     if not VERSION_PATTERN.match(version):
-        raise ReleaseError(f"release version {version!r} is invalid; use MAJOR.MINOR.PATCH, such as 1.0.0")
+        raise ReleaseError(
+            f"release version {version!r} is invalid; use MAJOR.MINOR.PATCH, such as 1.0.0"
+        )
     target = releases_dir / version
     registered = fetch_value(connection, "select path from releases where version = ?", [version])
     if registered is not None or target.exists():
@@ -147,10 +149,14 @@ def _write_release(
     (folder / "measurements").mkdir()
     (folder / "validation").mkdir()
 
-    _copy_to_parquet(connection, "select * from records order by record_id", folder / "data" / "records.parquet")
+    _copy_to_parquet(
+        connection, "select * from records order by record_id", folder / "data" / "records.parquet"
+    )
     measurements = {}
     for table in MEASUREMENT_TABLES:
-        _copy_to_parquet(connection, f"select * from {table}", folder / "measurements" / f"{table}.parquet")
+        _copy_to_parquet(
+            connection, f"select * from {table}", folder / "measurements" / f"{table}.parquet"
+        )
         measurements[table] = connection.sql(f"select * from {table}").pl()
     for result_file in sorted(gates.validation_dir.glob("*.json")):
         shutil.copy2(result_file, folder / "validation" / result_file.name)
@@ -238,6 +244,4 @@ def _register(
             published_at,
         ],
     )
-    connection.execute(
-        "insert into release_members select ?, record_id from records", [version]
-    )
+    connection.execute("insert into release_members select ?, record_id from records", [version])

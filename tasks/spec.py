@@ -213,7 +213,7 @@ def load_spec(path: Path | str) -> CollectionSpec:
         raise reader.fail("measurement.small_cell_size", "must be at least 1")
     suites = _read_suites(reader, top.get("gates"), path.parent)
     datasheet = _read_datasheet(reader, top.get("datasheet", {}))
-    if source.id_column is not None and source.id_column not in source.columns:
+    if source.id_column is not None and source.columns and source.id_column not in source.columns:
         raise reader.fail(
             "source.id_column",
             f"column `{source.id_column}` is not in source.columns",
@@ -315,9 +315,7 @@ def _read_fields(reader: _Reader, value: Any, source: SourceSpec) -> tuple[Field
         if f.bins and parent.type != "integer":
             raise reader.fail(f"fields.{f.name}.bins", f"`{parent.name}` is not an integer field")
         if f.groups and parent.categories:
-            unmapped = [
-                c for c in parent.categories if c not in f.groups and c not in f.unassigned
-            ]
+            unmapped = [c for c in parent.categories if c not in f.groups and c not in f.unassigned]
             if unmapped:
                 raise reader.fail(
                     f"fields.{f.name}.groups",
@@ -327,9 +325,7 @@ def _read_fields(reader: _Reader, value: Any, source: SourceSpec) -> tuple[Field
     return tuple(fields)
 
 
-def _read_field(
-    reader: _Reader, name: str, value: Any, key: str, source: SourceSpec
-) -> FieldSpec:
+def _read_field(reader: _Reader, name: str, value: Any, key: str, source: SourceSpec) -> FieldSpec:
     allowed = (
         "role",
         "type",

@@ -110,9 +110,7 @@ def fetch_row(
     return rows[0] if rows else None
 
 
-def fetch_value(
-    connection: duckdb.DuckDBPyConnection, query: str, parameters: list | None = None
-):
+def fetch_value(connection: duckdb.DuckDBPyConnection, query: str, parameters: list | None = None):
     """Run a query and return the first column of its first row, or None."""
     row = fetch_row(connection, query, parameters)
     return row[0] if row else None

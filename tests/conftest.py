@@ -1,0 +1,131 @@
+"""Shared fixtures: the bundled Adult collection and small collections written per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ADULT_SPEC = PROJECT_ROOT / "examples" / "adult" / "collection.yaml"
+
+SMALL_SPEC = """\
+spec_version: 1
+collection:
+  name: small
+  title: A small test collection
+  purpose: Exercise faircurate in tests.
+source:
+  format: delimited
+  files: [people.csv]
+  delimiter: ","
+  header: true
+  id_column: person_id
+missing_values: ["?"]
+fields:
+  sex:
+    role: demographic
+    categories: [Female, Male]
+    required: true
+    supplied_by: self-reported
+  race:
+    role: demographic
+    categories: [A, B, C]
+    supplied_by: self-reported
+  age:
+    role: context
+    type: integer
+    min: 18
+    max: 99
+    required: true
+    supplied_by: self-reported
+  age_group:
+    role: demographic
+    derived_from: age
+    bins:
+      - {label: 18-39, min: 18, max: 39}
+      - {label: 40+, min: 40, max: null}
+  income:
+    role: label
+    categories: [low, high]
+    aliases: {"low.": low, "high.": high}
+    supplied_by: self-reported
+intersections:
+  - [sex, race]
+dimensions:
+  sex: {definition: Sex as reported., rationale: Each sex needs enough records.}
+  race: {definition: Race as reported., rationale: Small groups get unstable estimates.}
+  age_group: {definition: Age in two bins., rationale: Young and old should both appear.}
+measurement:
+  small_cell_size: 2
+gates:
+  suites: [coverage.json]
+"""
+
+SMALL_SUITE = {
+    "name": "small_coverage",
+    "meta": {
+        "measurement_table": "coverage_by_attribute",
+        "index_columns": ["attribute", "category"],
+    },
+    "expectations": [
+        {
+            "type": "expect_groups_to_have_min_count",
+            "kwargs": {"attribute": "sex", "min_count": 1},
+            "severity": "critical",
+        },
+        {
+            "type": "expect_groups_to_have_min_share",
+            "kwargs": {"attribute": "race", "min_share": 0.3},
+            "severity": "warning",
+        },
+    ],
+}
+
+SMALL_ROWS = """\
+person_id,sex,race,age,income
+p1,Female,A,25,low
+p2,Male,A,45,high.
+p3,Female,B,33,low
+p4,Male,?,61,high
+p5,Female,C,19,low
+"""
+
+
+@pytest.fixture(scope="session")
+def adult_spec() -> Path:
+    return ADULT_SPEC
+
+
+@pytest.fixture
+def make_collection(tmp_path: Path):
+    """Write a small collection (spec, data file, suite) into tmp_path and return the spec path.
+
+    Pass `rows` to replace the CSV text, `spec` to replace the YAML text, `suite` to replace
+    the coverage suite.
+    """
+
+    def write(rows: str = SMALL_ROWS, spec: str = SMALL_SPEC, suite: dict | None = None) -> Path:
+        (tmp_path / "people.csv").write_text(textwrap.dedent(rows))
+        (tmp_path / "coverage.json").write_text(json.dumps(suite or SMALL_SUITE))
+        spec_path = tmp_path / "collection.yaml"
+        spec_path.write_text(spec)
+        return spec_path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """Run flows against one temporary Prefect server (127.0.0.1) and database per session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield

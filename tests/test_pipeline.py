@@ -1,0 +1,160 @@
+"""The whole job on the bundled Adult collection, run as Prefect flows."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from flows.pipeline import run
+from flows.release import release
+from tasks.datasheet_questions import SECTIONS
+from tasks.errors import ReleaseError
+
+ADULT_DIR = Path(__file__).resolve().parent.parent / "examples" / "adult"
+SEX_COLUMN, RACE_COLUMN = 9, 8
+
+
+def count_raw_groups(column: int) -> Counter:
+    """Count a column's values straight from the raw files, with the csv module alone."""
+    counts: Counter = Counter()
+    for name in ("adult.data", "adult.test"):
+        with (ADULT_DIR / name).open(newline="") as handle:
+            for row in csv.reader(handle, skipinitialspace=True):
+                if len(row) == 15:
+                    counts[row[column]] += 1
+    return counts
+
+
+def datasheet_groups(datasheet: str, attribute: str) -> dict[str, tuple[int, float]]:
+    """Read the records and share of each group from the datasheet's table for `attribute`."""
+    section = datasheet.split(f"#### {attribute}\n", 1)[1].split("\n#### ", 1)[0]
+    rows = re.findall(r"^\| ([^|]+?) \| ([\d,]+) \| ([\d.]+)% \|", section, flags=re.MULTILINE)
+    return {group: (int(count.replace(",", "")), float(share)) for group, count, share in rows}
+
+
+@pytest.fixture(scope="module")
+def adult_run(prefect_server, tmp_path_factory, adult_spec):
+    folder = tmp_path_factory.mktemp("adult")
+    warehouse = folder / "warehouse" / "adult.duckdb"
+    releases = folder / "releases"
+    report = run(str(adult_spec), str(warehouse), str(releases))
+    return report, warehouse, releases
+
+
+def test_run_ingests_every_adult_record(adult_run):
+    report, _, _ = adult_run
+    assert [b.rows_read for b in report.batches] == [32_561, 16_281]
+    assert sum(b.rows_loaded for b in report.batches) == 48_842
+    assert sum(b.rows_quarantined for b in report.batches) == 0
+
+
+@pytest.mark.parametrize(
+    ("attribute", "column"),
+    [pytest.param("sex", SEX_COLUMN, id="sex"), pytest.param("race", RACE_COLUMN, id="race")],
+)
+def test_datasheet_shares_match_raw_files(adult_run, attribute, column):
+    report, _, _ = adult_run
+    datasheet = (report.release.path / "datasheet.md").read_text()
+    raw = count_raw_groups(column)
+    published = datasheet_groups(datasheet, attribute)
+    total = sum(raw.values())
+    assert total == 48_842
+    assert set(published) == set(raw)
+    for group, (count, share) in published.items():
+        assert count == raw[group], group
+        assert share == pytest.approx(round(100 * raw[group] / total, 2)), group
+
+
+def test_gates_warn_on_adult_gaps(adult_run):
+    report, _, _ = adult_run
+    assert report.gates.outcome == "warned"
+    assert report.gates.blocking_failures == []
+    warnings = "\n".join(r.summary for r in report.gates.warnings)
+    assert "Female (observed 0.3315)" in warnings
+    assert "Other (observed 0.008313)" in warnings
+    assert "Amer-Indian-Eskimo (observed 0.009623)" in warnings
+
+
+def test_release_folder_holds_every_output(adult_run):
+    report, _, releases = adult_run
+    folder = report.release.path
+    assert folder == releases / "1.0.0"
+    assert report.release.count_records == 48_842
+    assert (folder / "data" / "records.parquet").is_file()
+    assert (folder / "datasheet.md").is_file()
+    assert sorted(p.name for p in (folder / "validation").iterdir()) == [
+        "adult_coverage.json",
+        "adult_diversity.json",
+        "adult_intersections.json",
+        "adult_missingness.json",
+    ]
+    assert not list(releases.glob(".building-*"))
+
+
+def test_manifest_matches_files_on_disk(adult_run, adult_spec):
+    report, _, _ = adult_run
+    folder = report.release.path
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["version"] == "1.0.0"
+    assert manifest["parent_version"] is None
+    assert manifest["spec_sha256"] == hashlib.sha256(adult_spec.read_bytes()).hexdigest()
+    listed = {entry["path"] for entry in manifest["files"]}
+    on_disk = {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    }
+    assert listed == on_disk
+    for entry in manifest["files"]:
+        path = folder / entry["path"]
+        assert entry["bytes"] == path.stat().st_size, entry["path"]
+        assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest(), entry["path"]
+        if path.suffix == ".parquet":
+            assert entry["rows"] == pq.read_metadata(path).num_rows, entry["path"]
+    records = next(e for e in manifest["files"] if e["path"] == "data/records.parquet")
+    assert records["rows"] == 48_842
+
+
+def test_datasheet_has_seven_sections(adult_run):
+    report, _, _ = adult_run
+    datasheet = (report.release.path / "datasheet.md").read_text()
+    headings = re.findall(r"^## \d\. (.+)$", datasheet, flags=re.MULTILINE)
+    assert headings == [title for title, _ in SECTIONS.values()]
+    funded = datasheet.split("**Who funded the creation of the dataset?**", 1)[1]
+    assert funded.strip().startswith("Not provided in the collection spec.")
+
+
+def test_warehouse_registers_release_members(adult_run):
+    _, warehouse, _ = adult_run
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        releases = connection.execute("select version, count_records from releases").fetchall()
+        members = connection.execute("select count(*) from release_members").fetchall()
+    assert releases == [("1.0.0", 48_842)]
+    assert members == [(48_842,)]
+
+
+def test_rerun_publishes_nothing_new(adult_run, adult_spec):
+    _, warehouse, releases = adult_run
+    again = run(str(adult_spec), str(warehouse), str(releases))
+    assert all(batch.already_ingested for batch in again.batches)
+    assert again.release.is_new is False
+    assert again.release.version == "1.0.0"
+    assert sorted(p.name for p in releases.iterdir()) == ["1.0.0"]
+
+
+def test_existing_version_is_not_overwritten(adult_run, adult_spec):
+    _, warehouse, releases = adult_run
+    datasheet = releases / "1.0.0" / "datasheet.md"
+    before = datasheet.read_bytes()
+    with pytest.raises(ReleaseError, match="release 1.0.0 already exists"):
+        release(str(adult_spec), str(warehouse), str(releases), "1.0.0")
+    assert datasheet.read_bytes() == before
+    assert not list(releases.glob(".building-*"))
