@@ -146,7 +146,8 @@ def load_suite(path: Path) -> tuple[Path, ExpectationSuite]:
 
 
 def _ephemeral_context():
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # GX sets this logger to INFO at import and announces a temporary docs folder on it.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context

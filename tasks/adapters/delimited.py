@@ -39,7 +39,7 @@ def read_delimited(path: Path, source: SourceSpec) -> RawBatch:
         raise InputFileError(path, "file not found; check `source.files` in the collection spec")
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputFileError(
             path, f"byte {error.start} is not valid UTF-8; convert the file to UTF-8"
