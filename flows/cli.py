@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version as package_version
+from pathlib import Path
 
-from tasks.errors import FaircurateError
+from tasks.errors import FaircurateError, GateBlockedError, InputFileError, ReleaseError
 
 SPEC_HELP = "path of the collection spec YAML file, for example examples/adult/collection.yaml"
 WAREHOUSE_HELP = "DuckDB warehouse file (default: warehouse/<collection>.duckdb)"
@@ -15,6 +17,13 @@ VERSION_HELP = (
     "release version as MAJOR.MINOR.PATCH (default: 1.0.0 for the first release, then the "
     "next minor version; nothing is published when the records have not changed)"
 )
+COMMANDS = {
+    "check-spec": "validate a collection spec and check that its source files exist",
+    "ingest": "load the collection's source files as batches; quarantine rows that fail a check",
+    "gates": "rebuild the measurement tables and run the gate suites (exit 1 when a gate blocks)",
+    "release": "measure, gate and publish a release of what the warehouse holds",
+    "run": "the whole job: ingest, measure, gate and publish a release",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,54 +34,60 @@ def build_parser() -> argparse.ArgumentParser:
             "and diversity, gate it with Great Expectations and publish versioned releases."
         ),
     )
+    parser.add_argument(
+        "-V", "--version", action="version", version=f"faircurate {package_version('faircurate')}"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    check = commands.add_parser("check-spec", help="validate a collection spec and exit")
-    check.add_argument("spec", help=SPEC_HELP)
-
-    ingest = commands.add_parser("ingest", help="load the collection's source files as batches")
-    ingest.add_argument("spec", help=SPEC_HELP)
-    ingest.add_argument("--warehouse", help=WAREHOUSE_HELP)
-
-    gates = commands.add_parser("gates", help="measure the warehouse and run the gate suites")
-    gates.add_argument("spec", help=SPEC_HELP)
-    gates.add_argument("--warehouse", help=WAREHOUSE_HELP)
-
-    for name, text in (
-        ("release", "measure, gate and publish a release of what the warehouse holds"),
-        ("run", "the whole job: ingest, measure, gate and publish a release"),
-    ):
-        command = commands.add_parser(name, help=text)
+    for name, text in COMMANDS.items():
+        command = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         command.add_argument("spec", help=SPEC_HELP)
+        if name == "check-spec":
+            continue
         command.add_argument("--warehouse", help=WAREHOUSE_HELP)
-        command.add_argument("--releases", default="releases", help=RELEASES_HELP)
-        command.add_argument("--version", help=VERSION_HELP)
+        if name in ("release", "run"):
+            command.add_argument("--releases", default="releases", help=RELEASES_HELP)
+            command.add_argument("--version", help=VERSION_HELP)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return 0 on success, 1 when it failed with a message."""
+    """Run one command; return 0 on success, 1 when it failed or a gate blocked."""
     arguments = build_parser().parse_args(argv)
     try:
-        _dispatch(arguments)
+        return _dispatch(arguments)
+    except GateBlockedError as error:
+        from flows import report
+
+        if error.report is not None:
+            report.print_gates(error.report)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except FaircurateError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    return 0
 
 
-def _dispatch(arguments: argparse.Namespace) -> None:
+def _dispatch(arguments: argparse.Namespace) -> int:
+    from tasks.release import check_version_format
     from tasks.spec import load_spec
 
-    # The spec is checked before Prefect starts, so a bad spec fails in a second.
+    # Everything that can be checked without Prefect is checked first, in about a second.
     spec = load_spec(arguments.spec)
+    _require_source_files(spec)
+    if getattr(arguments, "version", None):
+        check_version_format(arguments.version)
+        existing = Path(arguments.releases) / arguments.version
+        if existing.exists():
+            raise ReleaseError(
+                f"release {arguments.version} already exists at {existing}; releases are never "
+                "overwritten. Pass a new --version"
+            )
     if arguments.command == "check-spec":
         print(
             f"collection spec {arguments.spec} is valid: collection `{spec.name}`, "
-            f"{len(spec.fields)} fields, {len(spec.source.files)} source files, "
-            f"{len(spec.suites)} gate suites"
+            f"{len(spec.fields)} fields, {len(spec.suites)} gate suites; source files found"
         )
-        return
+        return 0
 
     from flows import report
     from tasks.log import hide_user_error_tracebacks
@@ -81,20 +96,37 @@ def _dispatch(arguments: argparse.Namespace) -> None:
     if arguments.command == "ingest":
         from flows.ingest import ingest
 
-        report.print_batches(ingest(arguments.spec, arguments.warehouse))
-    elif arguments.command == "gates":
+        report.print_batches(ingest(arguments.spec, arguments.warehouse), arguments.warehouse, spec)
+        return 0
+    if arguments.command == "gates":
         from flows.gates import check_gates
 
-        report.print_gates(check_gates(arguments.spec, arguments.warehouse))
-    else:
-        from flows.pipeline import run
-        from flows.release import release
+        gates = check_gates(arguments.spec, arguments.warehouse)
+        report.print_gates(gates)
+        if gates.blocking_failures:
+            print(
+                "error: a blocking expectation failed; no release may be published", file=sys.stderr
+            )
+            return 1
+        return 0
 
-        flow = run if arguments.command == "run" else release
-        result = flow(arguments.spec, arguments.warehouse, arguments.releases, arguments.version)
-        report.print_batches(result.batches)
-        report.print_gates(result.gates)
-        report.print_release(result.release)
+    from flows.pipeline import run
+    from flows.release import release
+
+    flow = run if arguments.command == "run" else release
+    result = flow(arguments.spec, arguments.warehouse, arguments.releases, arguments.version)
+    report.print_batches(result.batches, arguments.warehouse, spec)
+    report.print_gates(result.gates)
+    report.print_release(result.release)
+    return 0
+
+
+def _require_source_files(spec) -> None:
+    for path in spec.source.files:
+        if not path.is_file():
+            raise InputFileError(
+                path, "file not found; check `source.files` in the collection spec"
+            )
 
 
 if __name__ == "__main__":

@@ -5,17 +5,41 @@ from __future__ import annotations
 from tasks.gates import GateReport
 from tasks.load import BatchReport
 from tasks.release import ReleaseReport
+from tasks.spec import CollectionSpec
+from tasks.warehouse import resolve_warehouse
 
 
-def print_batches(batches: list[BatchReport]) -> None:
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def print_batches(batches: list[BatchReport], warehouse: str | None, spec: CollectionSpec) -> None:
     if not batches:
         return
-    print(f"Ingest: {len(batches)} batches")
+    print(f"Ingest: {len(batches)} {'batch' if len(batches) == 1 else 'batches'}")
     for batch in batches:
-        note = " (already ingested, unchanged)" if batch.already_ingested else ""
+        notes = []
+        skipped = {kind: n for kind, n in batch.lines_skipped.items() if n}
+        if skipped:
+            notes.append(
+                ", ".join(plural(n, f"{kind} line") for kind, n in skipped.items()) + " skipped"
+            )
+        if batch.already_ingested:
+            notes.append("already ingested, unchanged")
+        if batch.replaces_batch_id:
+            notes.append(
+                f"replaces batch {batch.replaces_batch_id[:12]} of the same file, whose records "
+                "leave the next release"
+            )
+        note = f" ({'; '.join(notes)})" if notes else ""
         print(
             f"  {batch.source_file} [{batch.batch_id[:12]}]: {batch.rows_read:,} rows read = "
             f"{batch.rows_loaded:,} loaded + {batch.rows_quarantined:,} quarantined{note}"
+        )
+    if any(b.rows_quarantined for b in batches):
+        print(
+            f"  Quarantined rows, with their reasons and raw text, are in table `quarantine` of "
+            f"{resolve_warehouse(spec, warehouse)}"
         )
 
 
@@ -23,7 +47,8 @@ def print_gates(gates: GateReport) -> None:
     passed = sum(r.is_success for r in gates.results)
     print(
         f"Gates [{gates.gate_run_id}]: {gates.outcome.upper()}: {passed} passed, "
-        f"{len(gates.blocking_failures)} blocking failures, {len(gates.warnings)} warnings"
+        f"{plural(len(gates.blocking_failures), 'blocking failure')}, "
+        f"{plural(len(gates.warnings), 'warning')}"
     )
     for result in gates.results:
         outcome = "pass" if result.is_success else result.severity
@@ -33,10 +58,12 @@ def print_gates(gates: GateReport) -> None:
 
 def print_release(release: ReleaseReport) -> None:
     if release.is_new:
-        print(f"Release {release.version}: {release.count_records:,} records in {release.path}")
+        records = plural(release.count_records, "record")
+        print(f"Release {release.version}: {records} in {release.path}")
     else:
+        records = plural(release.count_records, "record")
         print(
-            f"Release {release.version} already holds these {release.count_records:,} records; "
+            f"Release {release.version} already holds these {records}; "
             f"nothing new was published ({release.path})"
         )
     print(f"  datasheet: {release.path / 'datasheet.md'}")

@@ -12,6 +12,7 @@ from datetime import datetime
 import polars as pl
 
 from tasks import markdown as md
+from tasks.datasheet_people import consent_summary, crowdwork, filter_impact, privacy_summary
 from tasks.datasheet_questions import SECTIONS
 from tasks.gates import GateReport
 from tasks.spec import CollectionSpec
@@ -31,12 +32,14 @@ class DatasheetInputs:
     measurements: dict[str, pl.DataFrame]
     batches: pl.DataFrame
     data_files: list[tuple[str, int]]
+    removals: pl.DataFrame
+    count_records: int
 
 
 def render_datasheet(inputs: DatasheetInputs) -> str:
     """Return the datasheet as Markdown."""
     spec = inputs.spec
-    count_records = int(inputs.batches["count_rows_loaded"].sum())
+    count_records = inputs.count_records
     parts = [
         f"# Datasheet: {spec.about['title']}",
         "",
@@ -133,6 +136,7 @@ def _composition(inputs: DatasheetInputs) -> list[str]:
     lines += _intersections(inputs)
     lines += _diversity(inputs)
     lines += _missingness(inputs)
+    lines += privacy_summary(spec, inputs.measurements)
     lines += _gate_outcomes(inputs)
     return lines
 
@@ -272,6 +276,8 @@ def _collection_process(inputs: DatasheetInputs) -> list[str]:
             ],
         )
     )
+    lines += consent_summary(spec, inputs.measurements)
+    lines += crowdwork(spec, inputs.measurements)
     return lines
 
 
@@ -303,18 +309,25 @@ def _preprocessing(inputs: DatasheetInputs) -> list[str]:
     )
     quarantine = inputs.measurements["quarantine_by_reason"]
     lines += ["", "### Quarantined rows by reason", ""]
+    quarantined = int(inputs.batches["count_rows_quarantined"].sum())
     if quarantine.height == 0:
         lines.append("No row was quarantined.")
     else:
         lines.append(
+            f"{md.count(quarantined)} rows were quarantined in all; a row that failed several "
+            "checks counts once under each of its reasons."
+        )
+        lines.append("")
+        lines.append(
             md.table(
-                ["source file", "reason", "rows"],
+                ["source file", "reason", "rows with this reason"],
                 [
                     (r["source_file"], r["reason_code"], md.count(r["count_rows"]))
                     for r in quarantine.iter_rows(named=True)
                 ],
             )
         )
+    lines += filter_impact(inputs.measurements, inputs.removals)
     return lines
 
 

@@ -40,12 +40,19 @@ class WarehouseError(FaircurateError):
 class GateBlockedError(FaircurateError):
     """A blocking expectation failed, so no release may be published."""
 
-    def __init__(self, failures: list[str]) -> None:
+    def __init__(self, failures: list[str], report: object = None) -> None:
         self.failures = failures
+        self.report = report
         lines = "\n".join(f"  - {failure}" for failure in failures)
+        count = (
+            "1 blocking expectation"
+            if len(failures) == 1
+            else f"{len(failures)} blocking expectations"
+        )
         super().__init__(
-            f"release blocked by {len(failures)} failed blocking expectation(s):\n{lines}\n"
-            "Fix the data or change the threshold in its suite, then run the gates again."
+            f"release blocked: {count} failed:\n{lines}\n"
+            "Fix the data, or change the threshold in its suite, then run `faircurate run` "
+            "or `faircurate release` again."
         )
 
 

@@ -119,7 +119,7 @@ def evaluate_gates(spec: CollectionSpec, warehouse: Path) -> GateReport:
 def require_gates_passed(report: GateReport) -> None:
     """Raise GateBlockedError naming every failed blocking expectation."""
     if report.blocking_failures:
-        raise GateBlockedError([r.summary for r in report.blocking_failures])
+        raise GateBlockedError([r.summary for r in report.blocking_failures], report)
 
 
 def load_suite(path: Path) -> tuple[Path, ExpectationSuite]:

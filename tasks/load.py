@@ -15,7 +15,13 @@ from tasks.adapters.delimited import read_delimited
 from tasks.log import stage_logger
 from tasks.normalise import NormalisedBatch, check_counts, normalise_batch
 from tasks.spec import CollectionSpec
-from tasks.warehouse import check_collection, connect, ensure_records_table, fetch_row
+from tasks.warehouse import (
+    check_collection,
+    connect,
+    ensure_records_table,
+    fetch_row,
+    record_batch,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,7 @@ class BatchReport:
     rows_loaded: int
     rows_quarantined: int
     lines_skipped: dict[str, int]
+    replaces_batch_id: str | None = None
 
 
 @task(name="ingest_batch", cache_policy=NO_CACHE)
@@ -74,20 +81,15 @@ def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchRepo
                 "select *, ?::timestamptz as quarantined_at from quarantined_rows",
                 [now],
             )
-            connection.execute(
-                "insert into batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    batch.batch_id,
-                    spec.name,
-                    path.name,
-                    batch.size_bytes,
-                    batch.rows.height,
-                    loaded.height,
-                    quarantined.height,
-                    sum(batch.lines_skipped.values()),
-                    spec.sha256,
-                    now,
-                ],
+            replaced = record_batch(
+                connection,
+                spec,
+                batch_id=batch.batch_id,
+                source_file=path.name,
+                size_bytes=batch.size_bytes,
+                counts=(batch.rows.height, loaded.height, quarantined.height),
+                lines_skipped=sum(batch.lines_skipped.values()),
+                ingested_at=now,
             )
             connection.execute("commit")
         except BaseException:
@@ -97,6 +99,13 @@ def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchRepo
             connection.unregister("loaded_rows")
             connection.unregister("quarantined_rows")
 
+    if replaced:
+        logger.warning(
+            "batch %s (%s) replaces batch %s of the same file; its records leave the next release",
+            batch.batch_id[:12],
+            path.name,
+            replaced[:12],
+        )
     logger.info(
         "batch %s (%s): %d rows read, %d loaded, %d quarantined",
         batch.batch_id[:12],
@@ -113,19 +122,24 @@ def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchRepo
         rows_loaded=loaded.height,
         rows_quarantined=quarantined.height,
         lines_skipped=batch.lines_skipped,
+        replaces_batch_id=replaced,
     )
 
 
 def _quarantine_known_ids(
     connection: duckdb.DuckDBPyConnection, source_file: str, normalised: NormalisedBatch
 ) -> NormalisedBatch:
-    """Move rows whose id an earlier batch already loaded from `loaded` to `quarantined`."""
+    """Move rows whose id a current batch of another file holds from `loaded` to `quarantined`."""
     ids = normalised.loaded.select("record_id")
     connection.register("incoming_ids", ids)
     try:
+        # Records of an earlier version of this file, or of any replaced batch, do not count.
         known = connection.sql(
             "select r.record_id, b.source_file as first_file, r.source_line as first_line "
-            "from records r join incoming_ids using (record_id) join batches b using (batch_id)"
+            "from records r join incoming_ids using (record_id) join batches b using (batch_id) "
+            "where b.source_file <> ? and b.batch_id not in "
+            "(select replaces_batch_id from batches where replaces_batch_id is not null)",
+            params=[source_file],
         ).pl()
     finally:
         connection.unregister("incoming_ids")

@@ -23,7 +23,18 @@ MEASUREMENT_TABLES = (
     "diversity_by_attribute",
     "missingness",
     "quarantine_by_reason",
+    "coverage_by_stage",
+    "privacy_findings",
 )
+# Measured only for collections of photos, which have images, consent and annotators.
+IMAGE_MEASUREMENT_TABLES = ("consent_status", "annotator_pay", "crowdwork_summary")
+
+
+def measurement_tables(spec: CollectionSpec) -> tuple[str, ...]:
+    """Return the measurement tables of this kind of collection, in dependency order."""
+    if spec.source.has_images:
+        return MEASUREMENT_TABLES + IMAGE_MEASUREMENT_TABLES
+    return MEASUREMENT_TABLES
 
 
 @task(name="measure_collection", cache_policy=NO_CACHE)
@@ -41,10 +52,17 @@ def measure_collection(spec: CollectionSpec, warehouse: Path) -> dict[str, int]:
         write_spec_tables(connection, spec)
         create_value_views(connection, spec)
         row_counts = {}
-        for table in MEASUREMENT_TABLES:
+        tables = measurement_tables(spec)
+        for table in tables:
             run_measurement(connection, table, spec)
             row_counts[table] = fetch_value(connection, f"select count(*) from {table}")
-    logger.info("measured %d records into %s", count_records, ", ".join(MEASUREMENT_TABLES))
+        count_released = fetch_value(connection, "select count(*) from release_candidates")
+    logger.info(
+        "measured %d records (%d would be released) into %s",
+        count_records,
+        count_released,
+        ", ".join(tables),
+    )
     return row_counts
 
 
@@ -53,7 +71,14 @@ def run_measurement(
 ) -> None:
     """Create or replace `table` from the query in sql/<table>.sql."""
     query = (SQL_DIR / f"{table}.sql").read_text()
-    parameters = {"small_cell_size": spec.small_cell_size} if "$small_cell_size" in query else {}
+    consent = spec.policies.consent
+    available = {
+        "small_cell_size": spec.small_cell_size,
+        "required_scopes": list(consent.required_scopes) if consent else [],
+        "default_age_of_majority": consent.default_age_of_majority if consent else None,
+        "min_pay_ratio": spec.policies.process.min_pay_ratio,
+    }
+    parameters = {name: value for name, value in available.items() if f"${name}" in query}
     connection.execute(f"create or replace table {table} as {query}", parameters)
 
 
@@ -109,11 +134,35 @@ def write_spec_tables(connection: duckdb.DuckDBPyConnection, spec: CollectionSpe
     cells = pl.DataFrame(
         cell_rows, schema={"intersection": pl.String, "cell": pl.String, "position": pl.Int64}
     )
+    policies = spec.policies
+    majority = pl.DataFrame(
+        {
+            "country": list(policies.consent.age_of_majority) if policies.consent else [],
+            "age_of_majority": list(policies.consent.age_of_majority.values())
+            if policies.consent
+            else [],
+        },
+        schema={"country": pl.String, "age_of_majority": pl.Int64},
+    )
+    wages = pl.DataFrame(
+        {
+            "country": list(policies.process.minimum_wage),
+            "amount": [w.amount for w in policies.process.minimum_wage.values()],
+            "currency": [w.currency for w in policies.process.minimum_wage.values()],
+        },
+        schema={"country": pl.String, "amount": pl.Float64, "currency": pl.String},
+    )
+    privacy = pl.DataFrame(
+        {"field": list(policies.privacy.text_columns)}, schema={"field": pl.String}
+    )
     for table, frame in (
         ("spec_fields", fields),
         ("spec_categories", categories),
         ("spec_intersections", intersections),
         ("declared_cells", cells),
+        ("spec_age_of_majority", majority),
+        ("spec_minimum_wage", wages),
+        ("spec_privacy_columns", privacy),
     ):
         connection.register("spec_frame", frame)
         connection.execute(f"create or replace table {table} as select * from spec_frame")
@@ -121,29 +170,68 @@ def write_spec_tables(connection: duckdb.DuckDBPyConnection, spec: CollectionSpe
 
 
 def create_value_views(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec) -> None:
-    """Create `field_values` and `attribute_values`: the records in long form, one row per value.
+    """Build `release_exclusions` and the views every measurement reads.
 
-    The column names come from the validated spec, never from the data.
+    `release_candidates` holds the records the next release would contain. `field_values` and
+    `attribute_values` hold those records in long form, one row per value, and
+    `all_attribute_values` the same for every loaded record. The column names come from the
+    validated spec, never from the data.
     """
+    keys = (
+        "image_id, subject_id"
+        if spec.source.has_images
+        else ("cast(null as varchar) as image_id, cast(null as varchar) as subject_id")
+    )
+    connection.execute(
+        f"create or replace view record_keys as select record_id, batch_id, {keys} from records"
+    )
+    run_measurement(connection, "release_exclusions", spec)
+    connection.execute(
+        """
+        create or replace view release_candidates as
+        select * from records
+        where not exists (
+            select 1 from release_exclusions
+            where release_exclusions.batch_id = records.batch_id
+                and release_exclusions.record_id = records.record_id
+        )
+        """
+    )
     casts = ", ".join(
         f"cast({quote_identifier(f.name)} as varchar) as {quote_identifier(f.name)}"
         for f in spec.fields
     )
     columns = ", ".join(quote_identifier(f.name) for f in spec.fields)
-    connection.execute(
-        f"""
-        create or replace view field_values as
-        select record_id, field, value
-        from (select record_id, {casts} from records)
-        unpivot include nulls (value for field in ({columns}))
-        """
-    )
-    connection.execute(
-        """
-        create or replace view attribute_values as
-        select field_values.record_id, field_values.field as attribute, field_values.value
-        from field_values
-        inner join spec_fields on field_values.field = spec_fields.field
-        where spec_fields.role = 'demographic'
-        """
-    )
+    for view, table in (("field_values", "release_candidates"), ("all_field_values", "records")):
+        connection.execute(
+            f"""
+            create or replace view {view} as
+            select record_id, batch_id, field, value
+            from (select record_id, batch_id, {casts} from {table})
+            unpivot include nulls (value for field in ({columns}))
+            """
+        )
+    for view, source in (
+        ("attribute_values", "field_values"),
+        ("all_attribute_values", "all_field_values"),
+    ):
+        connection.execute(
+            f"""
+            create or replace view {view} as
+            select {source}.record_id, {source}.batch_id, {source}.field as attribute,
+                {source}.value
+            from {source}
+            inner join spec_fields on {source}.field = spec_fields.field
+            where spec_fields.role = 'demographic'
+            """
+        )
+    if spec.source.has_images:
+        has_age = any(f.name == "age" and f.type == "integer" for f in spec.fields)
+        age = '"age"' if has_age else "cast(null as bigint)"
+        connection.execute(
+            f"""
+            create or replace view candidate_people as
+            select record_id, image_id, subject_id, is_primary, {age} as age_at_capture
+            from release_candidates
+            """
+        )

@@ -31,40 +31,48 @@ class _Check:
     message: pl.Expr
 
 
-def normalise_batch(spec: CollectionSpec, batch: RawBatch) -> NormalisedBatch:
+def normalise_batch(
+    spec: CollectionSpec, batch: RawBatch, carried_columns: tuple[str, ...] = ()
+) -> NormalisedBatch:
     """Cast, map and check every field of `batch`; return loaded and quarantined rows.
 
-    Raises InputFileError when a column that the spec reads is not in the file.
+    `carried_columns` pass through to the loaded rows unchecked (an adapter's own keys, such
+    as the image and subject of an appearance). Raises InputFileError when a column that the
+    spec reads is not in the file.
     """
     _require_columns(spec, batch)
     expected_fields = len(batch.columns)
-    checks = [
-        _Check(
-            "malformed_line",
-            pl.col("field_count") != expected_fields,
-            pl.format(
-                "line has {} fields; expected {} separated by {}",
-                pl.col("field_count"),
-                pl.lit(expected_fields),
-                pl.lit(repr(spec.source.delimiter)),
-            ),
-        )
-    ]
+    is_malformed = pl.col("field_count") != expected_fields
+    malformed = _Check(
+        "malformed_line",
+        is_malformed,
+        pl.format(
+            "line has {} fields; expected {} separated by {}",
+            pl.col("field_count"),
+            pl.lit(expected_fields),
+            pl.lit(repr(spec.source.delimiter)),
+        ),
+    )
+    checks: list[_Check] = []
 
     values: dict[str, pl.Expr] = {}
+    schema = batch.rows.schema
     for field in spec.fields:
         if field.derived_from is None:
-            value, field_checks = _source_value(spec, field)
+            value, field_checks = _source_value(spec, field, schema[field.column])
             values[field.name] = value
             checks.extend(field_checks)
     for field in spec.fields:
         if field.derived_from is not None:
-            value, field_checks = _derived_value(field, values[field.derived_from])
+            parent = spec.field(field.derived_from)
+            value, field_checks = _derived_value(field, values[parent.name], parent.type)
             values[field.name] = value
             checks.extend(field_checks)
 
     record_id, id_checks = _record_id(spec, batch)
     checks.extend(id_checks)
+    # The fields of a malformed line are shifted or missing, so it gets that reason alone.
+    checks = [malformed] + [_Check(c.code, c.failed & ~is_malformed, c.message) for c in checks]
 
     # One with_columns call, so that every check reads the raw strings, not the cast values.
     checked = batch.rows.with_columns(
@@ -83,6 +91,7 @@ def normalise_batch(spec: CollectionSpec, batch: RawBatch) -> NormalisedBatch:
         "record_id",
         pl.lit(batch.batch_id).alias("batch_id"),
         "source_line",
+        *carried_columns,
         *field_names,
         "raw_record",
     )
@@ -110,10 +119,20 @@ def _require_columns(spec: CollectionSpec, batch: RawBatch) -> None:
             )
 
 
-def _source_value(spec: CollectionSpec, field: FieldSpec) -> tuple[pl.Expr, list[_Check]]:
+def _source_value(
+    spec: CollectionSpec, field: FieldSpec, dtype: pl.DataType
+) -> tuple[pl.Expr, list[_Check]]:
+    """Return the normalised value of a source field and its checks.
+
+    Delimited files give strings, which are trimmed, read as missing when they are a missing
+    token, and cast. Adapters for richer layouts give typed columns (integers, lists), which
+    are checked as they are.
+    """
     raw = pl.col(field.column)
-    missing_tokens = ["", *spec.missing_values]
-    text = pl.when(raw.is_in(missing_tokens)).then(None).otherwise(raw)
+    is_text = dtype == pl.String
+    text = (
+        pl.when(raw.is_in(["", *spec.missing_values])).then(None).otherwise(raw) if is_text else raw
+    )
     checks: list[_Check] = []
     name = field.name
 
@@ -123,7 +142,9 @@ def _source_value(spec: CollectionSpec, field: FieldSpec) -> tuple[pl.Expr, list
             _Check(
                 f"not_integer:{name}",
                 text.is_not_null() & value.is_null(),
-                pl.format("`{}`: {} is not an integer", pl.lit(name), _quoted(text)),
+                pl.format(
+                    "`{}`: {} is not an integer", pl.lit(name), _quoted(text.cast(pl.String))
+                ),
             )
         )
         if field.minimum is not None:
@@ -133,6 +154,25 @@ def _source_value(spec: CollectionSpec, field: FieldSpec) -> tuple[pl.Expr, list
         if field.maximum is not None:
             checks.append(
                 _range_check(name, value, value > field.maximum, "above the maximum", field.maximum)
+            )
+    elif field.type == "category_list":
+        value = text
+        if field.categories:
+            unknown = text.list.eval(
+                pl.element().filter(~pl.element().is_in(list(field.categories)))
+            )
+            checks.append(
+                _Check(
+                    f"unknown_category:{name}",
+                    text.is_not_null() & (unknown.list.len() > 0),
+                    pl.format(
+                        "`{}`: {} is not a category declared in the spec; add it to "
+                        "`fields.{}.categories`",
+                        pl.lit(name),
+                        _quoted(unknown.list.join(", ")),
+                        pl.lit(name),
+                    ),
+                )
             )
     elif field.type == "category":
         value = text.replace(field.aliases) if field.aliases else text
@@ -154,17 +194,22 @@ def _source_value(spec: CollectionSpec, field: FieldSpec) -> tuple[pl.Expr, list
         value = text
 
     if field.required:
+        missing = text.is_null()
+        if field.type == "category_list":
+            missing = missing | (text.list.len() == 0)
         checks.append(
             _Check(
                 f"missing_required:{name}",
-                text.is_null(),
+                missing,
                 pl.format("`{}`: value is missing but the field is required", pl.lit(name)),
             )
         )
     return value, checks
 
 
-def _derived_value(field: FieldSpec, parent: pl.Expr) -> tuple[pl.Expr, list[_Check]]:
+def _derived_value(
+    field: FieldSpec, parent: pl.Expr, parent_type: str
+) -> tuple[pl.Expr, list[_Check]]:
     name = field.name
     if field.bins:
         value = pl.lit(None, dtype=pl.String)
@@ -182,6 +227,8 @@ def _derived_value(field: FieldSpec, parent: pl.Expr) -> tuple[pl.Expr, list[_Ch
         )
         return value, [_Check(f"outside_bins:{name}", failed, message)]
 
+    if parent_type == "category_list":
+        return _grouped_list_value(field, parent)
     value = parent.replace_strict(field.groups, default=None, return_dtype=pl.String)
     failed = parent.is_not_null() & value.is_null() & ~parent.is_in(list(field.unassigned))
     message = pl.format(
@@ -191,6 +238,34 @@ def _derived_value(field: FieldSpec, parent: pl.Expr) -> tuple[pl.Expr, list[_Ch
         pl.lit(name),
     )
     return value, [_Check(f"unmapped_value:{name}", failed, message)]
+
+
+def _grouped_list_value(field: FieldSpec, parent: pl.Expr) -> tuple[pl.Expr, list[_Check]]:
+    """Map every selected value of a multi-select field to its group.
+
+    One group for all selections gives that group; selections in several groups give the
+    field's `multiple` label (or missing when it has none); unassigned values are ignored.
+    """
+    assigned = parent.list.eval(pl.element().filter(~pl.element().is_in(list(field.unassigned))))
+    groups = assigned.list.eval(
+        pl.element().replace_strict(field.groups, default=None, return_dtype=pl.String)
+    )
+    distinct = groups.list.drop_nulls().list.unique()
+    several = pl.lit(field.multiple_label) if field.multiple_label else pl.lit(None, pl.String)
+    value = (
+        pl.when(distinct.list.len() == 1)
+        .then(distinct.list.first())
+        .when(distinct.list.len() > 1)
+        .then(several)
+        .otherwise(None)
+    )
+    unmapped = groups.list.eval(pl.element().is_null()).list.any()
+    message = pl.format(
+        "`{}`: a selected value has no group in `fields.{}.groups`",
+        pl.lit(field.derived_from),
+        pl.lit(field.name),
+    )
+    return value, [_Check(f"unmapped_value:{field.name}", parent.is_not_null() & unmapped, message)]
 
 
 def _record_id(spec: CollectionSpec, batch: RawBatch) -> tuple[pl.Expr, list[_Check]]:

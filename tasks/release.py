@@ -21,10 +21,27 @@ from tasks.errors import ReleaseError
 from tasks.gates import GateReport, require_gates_passed
 from tasks.log import stage_logger
 from tasks.manifest import describe_files
-from tasks.measure import MEASUREMENT_TABLES
+from tasks.measure import measurement_tables
+from tasks.media import strip_identifying_exif
 from tasks.spec import CollectionSpec
 from tasks.warehouse import connect, fetch_row, fetch_value
 
+# Aggregates only: per-person consent and per-annotator pay stay in the warehouse.
+PUBLISHED_MEASUREMENTS = (
+    "coverage_by_attribute",
+    "coverage_by_intersection",
+    "diversity_by_attribute",
+    "missingness",
+    "quarantine_by_reason",
+    "coverage_by_stage",
+    "privacy_findings",
+    "crowdwork_summary",
+)
+# Image columns a user needs; the source hash and EXIF findings stay in the warehouse.
+RELEASED_IMAGE_COLUMNS = (
+    "image_id, 'images/' || path as path, width, height, image_format, "
+    "camera_make, camera_model, lens_model"
+)
 VERSION_PATTERN = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 FIRST_VERSION = "1.0.0"
 
@@ -102,12 +119,14 @@ def publish_release(
             raise
 
     logger.info("release %s: %d records written to %s", version, count_records, target)
-    return ReleaseReport(version, target, count_records, gates.outcome, is_new=True)
+    return ReleaseReport(version, target.resolve(), count_records, gates.outcome, is_new=True)
 
 
 def _content_sha256(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec) -> str:
     members = fetch_value(
-        connection, "select sha256(string_agg(record_id, ',' order by record_id)) from records"
+        connection,
+        "select sha256(string_agg(batch_id || ':' || record_id, ',' order by batch_id, record_id)) "
+        "from release_candidates",
     )
     return f"{spec.sha256}:{members}"
 
@@ -119,20 +138,26 @@ def _next_version(latest: str | None) -> str:
     return f"{major}.{minor + 1}.0"
 
 
-def _check_version_is_new(
-    connection: duckdb.DuckDBPyConnection, version: str, releases_dir: Path
-) -> None:
+def check_version_format(version: str) -> None:
+    """Raise ReleaseError unless `version` reads MAJOR.MINOR.PATCH."""
     if not VERSION_PATTERN.match(version):
         raise ReleaseError(
             f"release version {version!r} is invalid; use MAJOR.MINOR.PATCH, such as 1.0.0"
         )
+
+
+def _check_version_is_new(
+    connection: duckdb.DuckDBPyConnection, version: str, releases_dir: Path
+) -> None:
+    check_version_format(version)
     target = releases_dir / version
     registered = fetch_value(connection, "select path from releases where version = ?", [version])
     if registered is not None or target.exists():
         where = registered or target
         raise ReleaseError(
             f"release {version} already exists at {where}; releases are never overwritten. "
-            "Pass a new --version, or leave it out to take the next one"
+            "Pass a new --version; without --version a release is published only when the "
+            "records have changed"
         )
 
 
@@ -149,19 +174,22 @@ def _write_release(
     (folder / "measurements").mkdir()
     (folder / "validation").mkdir()
 
-    _copy_to_parquet(
-        connection, "select * from records order by record_id", folder / "data" / "records.parquet"
-    )
+    _write_data(connection, spec, folder)
     measurements = {}
-    for table in MEASUREMENT_TABLES:
-        _copy_to_parquet(
-            connection, f"select * from {table}", folder / "measurements" / f"{table}.parquet"
-        )
+    for table in measurement_tables(spec):
         measurements[table] = connection.sql(f"select * from {table}").pl()
+        if table in PUBLISHED_MEASUREMENTS:
+            _copy_to_parquet(
+                connection, f"select * from {table}", folder / "measurements" / f"{table}.parquet"
+            )
     for result_file in sorted(gates.validation_dir.glob("*.json")):
         shutil.copy2(result_file, folder / "validation" / result_file.name)
     batches = connection.sql("select * from batches order by ingested_at, source_file").pl()
-    count_records = int(fetch_value(connection, "select count(*) from records"))
+    removals = connection.sql(
+        "select reason, count(*) as count_records from release_exclusions group by reason "
+        "order by reason"
+    ).pl()
+    count_records = int(fetch_value(connection, "select count(*) from release_candidates"))
 
     data_files = [
         (entry["path"], entry["rows"])
@@ -178,6 +206,8 @@ def _write_release(
             measurements=measurements,
             batches=batches,
             data_files=data_files,
+            removals=removals,
+            count_records=count_records,
         )
     )
     (folder / "datasheet.md").write_text(datasheet, encoding="utf-8")
@@ -191,11 +221,50 @@ def _write_release(
         "gate_run_id": gates.gate_run_id,
         "gate_outcome": gates.outcome,
         "count_records": count_records,
+        "removed_by_reason": dict(removals.iter_rows()),
         "files": describe_files(folder),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     _fsync_tree(folder)
     return count_records
+
+
+def _write_data(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec, folder: Path) -> None:
+    """Write the released records and, for photos, their images, image table and annotations.
+
+    Images are copied with GPS and identifying EXIF removed; camera fields stay.
+    """
+    _copy_to_parquet(
+        connection,
+        "select c.* from release_candidates c join batches b using (batch_id) "
+        "order by b.ingested_at, b.source_file, c.source_line",
+        folder / "data" / "records.parquet",
+    )
+    if not spec.source.has_images:
+        return
+    released_images = (
+        "select * from images where (batch_id, image_id) in "
+        "(select (batch_id, image_id) from release_candidates)"
+    )
+    _copy_to_parquet(
+        connection,
+        f"select {RELEASED_IMAGE_COLUMNS} from ({released_images}) order by image_id",
+        folder / "data" / "images.parquet",
+    )
+    _copy_to_parquet(
+        connection,
+        "select a.image_id, a.subject_id, a.attribute, a.value, a.annotator_id, "
+        "a.qa_annotator_id, a.supplied_by from annotations a "
+        "where (a.batch_id, a.image_id) in (select (batch_id, image_id) from release_candidates) "
+        "and (a.subject_id is null or a.subject_id in "
+        "(select subject_id from release_candidates where image_id = a.image_id)) "
+        "order by a.image_id, a.subject_id, a.attribute",
+        folder / "data" / "annotations.parquet",
+    )
+    for (path,) in connection.execute(f"select path from ({released_images})").fetchall():
+        target = folder / "images" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        strip_identifying_exif(spec.source.root / path, target)
 
 
 def _copy_to_parquet(connection: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
@@ -244,4 +313,7 @@ def _register(
             published_at,
         ],
     )
-    connection.execute("insert into release_members select ?, record_id from records", [version])
+    connection.execute(
+        "insert into release_members select ?, batch_id, record_id from release_candidates",
+        [version],
+    )

@@ -14,11 +14,13 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.datasheet_questions import SECTIONS
 from tasks.errors import SpecError
+from tasks.spec_policies import PeoplePolicies, read_policies
 
 ROLES = ("demographic", "label", "context")
-TYPES = ("category", "integer", "text")
+TYPES = ("category", "category_list", "integer", "text")
 SUPPLIERS = ("self-reported", "annotator", "derived", "exif")
-SOURCE_FORMATS = ("delimited",)
+SOURCE_FORMATS = ("delimited", "fhibe", "image_folder")
+IMAGE_FORMATS = ("fhibe", "image_folder")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 CELL_SEPARATOR = " × "
 RESERVED_FIELDS = ("record_id", "batch_id", "source_line")
@@ -51,6 +53,7 @@ class FieldSpec:
     bins: tuple[AgeBin, ...] = ()
     groups: dict[str, str] = field(default_factory=dict)
     unassigned: dict[str, str] = field(default_factory=dict)
+    multiple_label: str | None = None
     target_shares: dict[str, float] = field(default_factory=dict)
     description: str | None = None
 
@@ -66,6 +69,15 @@ class SourceSpec:
     comment_prefix: str | None
     columns: tuple[str, ...]
     id_column: str | None
+    root: Path | None = None
+    country_map: Path | None = None
+    metadata: Path | None = None
+    image_column: str | None = None
+    subject_column: str | None = None
+
+    @property
+    def has_images(self) -> bool:
+        return self.format in IMAGE_FORMATS
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,7 @@ class CollectionSpec:
     small_cell_size: int
     suites: tuple[Path, ...]
     datasheet: dict[str, dict[str, str]]
+    policies: PeoplePolicies = field(default_factory=PeoplePolicies)
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)
@@ -194,6 +207,10 @@ def load_spec(path: Path | str) -> CollectionSpec:
             "measurement",
             "gates",
             "datasheet",
+            "consent",
+            "process",
+            "privacy",
+            "media",
         ),
     )
     if top.get("spec_version") != 1:
@@ -232,6 +249,7 @@ def load_spec(path: Path | str) -> CollectionSpec:
         small_cell_size=small_cell_size,
         suites=suites,
         datasheet=datasheet,
+        policies=read_policies(reader, top, source.has_images),
     )
 
 
@@ -257,13 +275,57 @@ def _read_collection(reader: _Reader, value: Any) -> dict[str, Any]:
 
 
 def _read_source(reader: _Reader, value: Any, base: Path) -> SourceSpec:
-    allowed = ("format", "files", "delimiter", "header", "comment_prefix", "columns", "id_column")
+    allowed = (
+        "format",
+        "files",
+        "delimiter",
+        "header",
+        "comment_prefix",
+        "columns",
+        "id_column",
+        "root",
+        "country_map",
+        "metadata",
+        "image_column",
+        "subject_column",
+    )
     section = reader.mapping(value, "source", allowed)
     source_format = section.get("format")
     if source_format not in SOURCE_FORMATS:
         raise reader.fail(
-            "source.format", f"unknown format {source_format!r}; expected one of: delimited"
+            "source.format",
+            f"unknown format {source_format!r}; expected one of: {', '.join(SOURCE_FORMATS)}",
         )
+    if source_format == "fhibe":
+        return SourceSpec(
+            format=source_format,
+            files=(),
+            delimiter=",",
+            header=True,
+            comment_prefix=None,
+            columns=(),
+            id_column="record_id",
+            root=_existing_path(reader, section, "root", base),
+            country_map=_existing_path(reader, section, "country_map", base),
+        )
+    if source_format == "image_folder":
+        metadata = _existing_path(reader, section, "metadata", base)
+        if metadata.suffix not in (".csv", ".parquet", ".jsonl"):
+            raise reader.fail("source.metadata", "expected a .csv, .parquet or .jsonl file")
+        return SourceSpec(
+            format=source_format,
+            files=(metadata,),
+            delimiter=",",
+            header=True,
+            comment_prefix=None,
+            columns=(),
+            id_column="record_id",
+            root=_existing_path(reader, section, "root", base),
+            metadata=metadata,
+            image_column=reader.text(section, "image_column", "source"),
+            subject_column=reader.text(section, "subject_column", "source", required=False),
+        )
+
     files = reader.strings(section.get("files"), "source.files")
     delimiter = section.get("delimiter", ",")
     if not isinstance(delimiter, str) or len(delimiter) != 1:
@@ -288,6 +350,13 @@ def _read_source(reader: _Reader, value: Any, base: Path) -> SourceSpec:
         columns=columns,
         id_column=reader.text(section, "id_column", "source", required=False),
     )
+
+
+def _existing_path(reader: _Reader, section: dict, name: str, base: Path) -> Path:
+    path = (base / reader.text(section, name, "source")).resolve()
+    if not path.exists():
+        raise reader.fail(f"source.{name}", f"{path} not found")
+    return path
 
 
 def _read_fields(reader: _Reader, value: Any, source: SourceSpec) -> tuple[FieldSpec, ...]:
@@ -339,6 +408,7 @@ def _read_field(reader: _Reader, name: str, value: Any, key: str, source: Source
         "bins",
         "groups",
         "unassigned",
+        "multiple",
         "target_shares",
         "supplied_by",
         "description",
@@ -426,6 +496,11 @@ def _read_derived_field(
         categories = tuple(str(g) for g in group_map)
     else:
         raise reader.fail(key, "a derived field needs `bins` or `groups`")
+    multiple_label = reader.text(definition, "multiple", key, required=False)
+    if multiple_label is not None:
+        if not groups:
+            raise reader.fail(f"{key}.multiple", "only a field with `groups` can set `multiple`")
+        categories = (*categories, multiple_label)
     unassigned = reader.mapping(definition.get("unassigned", {}), f"{key}.unassigned")
     for value, reason in unassigned.items():
         if not isinstance(reason, str) or not reason.strip():
@@ -443,6 +518,7 @@ def _read_derived_field(
         bins=bins,
         groups=groups,
         unassigned={str(k): str(v) for k, v in unassigned.items()},
+        multiple_label=multiple_label,
         target_shares=_read_targets(reader, definition, key, categories),
         description=reader.text(definition, "description", key, required=False),
     )

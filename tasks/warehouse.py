@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -19,8 +20,24 @@ SCHEMA_TABLES = (
     "gate_results",
     "releases",
     "release_members",
+    "images",
+    "annotations",
+    "annotators",
+    "consent_events",
 )
-COLUMN_TYPES = {"category": "VARCHAR", "text": "VARCHAR", "integer": "BIGINT"}
+COLUMN_TYPES = {
+    "category": "VARCHAR",
+    "category_list": "VARCHAR[]",
+    "text": "VARCHAR",
+    "integer": "BIGINT",
+}
+# Every record of a collection of photos is one person in one image.
+IMAGE_RECORD_COLUMNS = [
+    ("image_id", "VARCHAR"),
+    ("subject_id", "VARCHAR"),
+    ("is_primary", "BOOLEAN"),
+    ("capture_month", "VARCHAR"),
+]
 
 # DuckDB spills to disk past this limit instead of failing, so large collections stay bounded.
 MEMORY_LIMIT = "2GB"
@@ -65,6 +82,8 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
 def ensure_records_table(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec) -> None:
     """Create the `records` table from the spec's fields, or check that it matches them."""
     expected = [("record_id", "VARCHAR"), ("batch_id", "VARCHAR"), ("source_line", "BIGINT")]
+    if spec.source.has_images:
+        expected += IMAGE_RECORD_COLUMNS
     expected += [(f.name, COLUMN_TYPES[f.type]) for f in spec.fields]
     existing = connection.execute(
         "select column_name, data_type from information_schema.columns "
@@ -114,3 +133,44 @@ def fetch_value(connection: duckdb.DuckDBPyConnection, query: str, parameters: l
     """Run a query and return the first column of its first row, or None."""
     row = fetch_row(connection, query, parameters)
     return row[0] if row else None
+
+
+def record_batch(
+    connection: duckdb.DuckDBPyConnection,
+    spec: CollectionSpec,
+    *,
+    batch_id: str,
+    source_file: str,
+    size_bytes: int,
+    counts: tuple[int, int, int],
+    lines_skipped: int,
+    ingested_at: datetime,
+) -> str | None:
+    """Insert the batch's row; return the id of the batch of the same file that it replaces.
+
+    `counts` are the rows read, loaded and quarantined. A new batch of a source file name that
+    an earlier batch came from is a corrected or updated version of that file, so the earlier
+    batch's records leave the next release (reason `superseded`) and stay for history.
+    """
+    replaced = fetch_value(
+        connection,
+        "select batch_id from batches where source_file = ? and batch_id not in "
+        "(select replaces_batch_id from batches where replaces_batch_id is not null) "
+        "order by ingested_at desc limit 1",
+        [source_file],
+    )
+    connection.execute(
+        "insert into batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            batch_id,
+            spec.name,
+            source_file,
+            size_bytes,
+            *counts,
+            lines_skipped,
+            spec.sha256,
+            ingested_at,
+            replaced,
+        ],
+    )
+    return replaced

@@ -15,6 +15,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ADULT_SPEC = PROJECT_ROOT / "examples" / "adult" / "collection.yaml"
+# Real photos (public-domain portraits and LFW face crops) with their provenance, kept beside
+# the checkout and never copied into it: the LFW crops may not be republished.
+FACES_DIR = PROJECT_ROOT.parent / "shared" / "real-data" / "faces"
 
 SMALL_SPEC = """\
 spec_version: 1

@@ -1,4 +1,5 @@
 -- One row per ingested batch (one source file); batch_id is the SHA-256 of the file's bytes.
+-- A batch whose file name matches an earlier batch replaces it (replaces_batch_id).
 create table if not exists batches (
     batch_id varchar primary key,
     collection varchar not null,
@@ -9,5 +10,6 @@ create table if not exists batches (
     count_rows_quarantined bigint not null,
     count_lines_skipped bigint not null,
     spec_sha256 varchar not null,
-    ingested_at timestamptz not null
+    ingested_at timestamptz not null,
+    replaces_batch_id varchar
 );

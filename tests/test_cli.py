@@ -1,0 +1,115 @@
+"""The command line: exit codes and messages, with no traceback, for the cases users meet."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import SMALL_SUITE
+
+FAIRCURATE = Path(sys.executable).parent / "faircurate"
+OFFLINE = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+
+
+def faircurate(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(FAIRCURATE), *arguments],
+        cwd=cwd,
+        env={**os.environ, **OFFLINE},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_gates_exit_one_when_blocked(make_collection, tmp_path):
+    suite = {
+        **SMALL_SUITE,
+        "expectations": [
+            {
+                "type": "expect_groups_to_have_min_count",
+                "kwargs": {"attribute": "race", "min_count": 3},
+                "severity": "critical",
+            },
+        ],
+    }
+    spec_path = make_collection(suite=suite)
+    assert (
+        faircurate("ingest", str(spec_path), "--warehouse", "w.duckdb", cwd=tmp_path).returncode
+        == 0
+    )
+
+    result = faircurate("gates", str(spec_path), "--warehouse", "w.duckdb", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "BLOCKED" in result.stdout
+    assert "B (observed 1)" in result.stdout
+    assert "no release may be published" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_blocked_run_prints_gate_summary(make_collection, tmp_path):
+    suite = {
+        **SMALL_SUITE,
+        "expectations": [
+            {
+                "type": "expect_groups_to_have_min_count",
+                "kwargs": {"attribute": "race", "min_count": 3},
+                "severity": "critical",
+            },
+        ],
+    }
+    spec_path = make_collection(suite=suite)
+
+    result = faircurate("run", str(spec_path), "--warehouse", "w.duckdb", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "Gates [" in result.stdout
+    assert "release blocked: 1 blocking expectation failed" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "releases").exists()
+
+
+def test_invalid_version_fails_before_prefect(make_collection, tmp_path):
+    spec_path = make_collection()
+
+    result = faircurate("run", str(spec_path), "--version", "1.0", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "release version '1.0' is invalid" in result.stderr
+    assert not (tmp_path / "warehouse").exists()
+
+
+def test_existing_version_fails_before_prefect(make_collection, tmp_path):
+    spec_path = make_collection()
+    (tmp_path / "releases" / "1.0.0").mkdir(parents=True)
+
+    result = faircurate("release", str(spec_path), "--version", "1.0.0", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "release 1.0.0 already exists" in result.stderr
+    assert not (tmp_path / "warehouse").exists()
+
+
+def test_check_spec_reports_missing_data(make_collection, tmp_path):
+    spec_path = make_collection()
+    (tmp_path / "people.csv").unlink()
+
+    result = faircurate("check-spec", str(spec_path), cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "people.csv: file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version_flag_prints_version(tmp_path):
+    result = faircurate("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("faircurate 0.1.0")
