@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import date
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -23,6 +24,8 @@ COMMANDS = {
     "gates": "rebuild the measurement tables and run the gate suites (exit 1 when a gate blocks)",
     "release": "measure, gate and publish a release of what the warehouse holds",
     "run": "the whole job: ingest, measure, gate and publish a release",
+    "withdraw": "record consent withdrawals; the next release leaves those people out",
+    "subject-releases": "list the releases that contained a person (for a withdrawal request)",
 }
 
 
@@ -47,6 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("release", "run"):
             command.add_argument("--releases", default="releases", help=RELEASES_HELP)
             command.add_argument("--version", help=VERSION_HELP)
+        if name == "withdraw":
+            command.add_argument(
+                "subject_ids", nargs="*", metavar="SUBJECT_ID", help="ids to withdraw"
+            )
+            command.add_argument(
+                "--file", type=Path, help="CSV file with a subject_id column, one withdrawal a row"
+            )
+            command.add_argument(
+                "--on",
+                type=date.fromisoformat,
+                help="date the withdrawals were received, YYYY-MM-DD (default: today)",
+            )
+        if name == "subject-releases":
+            command.add_argument("subject_id", metavar="SUBJECT_ID", help="the person's subject id")
     return parser
 
 
@@ -89,6 +106,16 @@ def _dispatch(arguments: argparse.Namespace) -> int:
         )
         return 0
 
+    if arguments.command == "subject-releases":
+        from tasks.consent import releases_containing
+        from tasks.warehouse import resolve_warehouse
+
+        warehouse = resolve_warehouse(spec, arguments.warehouse)
+        versions = releases_containing(spec, warehouse, arguments.subject_id)
+        listed = ", ".join(versions) if versions else "none"
+        print(f"releases that contained subject {arguments.subject_id}: {listed}")
+        return 0
+
     from flows import report
     from tasks.log import hide_user_error_tracebacks
 
@@ -97,6 +124,17 @@ def _dispatch(arguments: argparse.Namespace) -> int:
         from flows.ingest import ingest
 
         report.print_batches(ingest(arguments.spec, arguments.warehouse), arguments.warehouse, spec)
+        return 0
+    if arguments.command == "withdraw":
+        from flows.withdraw import withdraw
+        from tasks.consent import read_withdrawals_file
+
+        subject_ids = list(arguments.subject_ids)
+        if arguments.file:
+            subject_ids += read_withdrawals_file(arguments.file)
+        report.print_withdrawals(
+            withdraw(arguments.spec, subject_ids, arguments.on, arguments.warehouse)
+        )
         return 0
     if arguments.command == "gates":
         from flows.gates import check_gates

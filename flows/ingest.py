@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from tasks.load import BatchReport, ingest_batch
+from flows.steps import ingest_every_batch
+from tasks.load import BatchReport
 from tasks.spec import read_collection_spec
 from tasks.warehouse import resolve_warehouse
 
@@ -19,4 +20,4 @@ def ingest(spec_path: str, warehouse: str | None = None) -> list[BatchReport]:
     spec = read_collection_spec(spec_path)
     warehouse_path = resolve_warehouse(spec, warehouse)
 
-    return [ingest_batch(spec, path, warehouse_path) for path in spec.source.files]
+    return ingest_every_batch(spec, warehouse_path)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from prefect import flow
 
+from flows.steps import ingest_every_batch
 from tasks.gates import GateReport, evaluate_gates
-from tasks.load import BatchReport, ingest_batch
+from tasks.load import BatchReport
 from tasks.measure import measure_collection
 from tasks.release import ReleaseReport, publish_release
 from tasks.spec import read_collection_spec
@@ -38,7 +39,7 @@ def run(
     spec = read_collection_spec(spec_path)
     warehouse_path = resolve_warehouse(spec, warehouse)
 
-    batches = [ingest_batch(spec, path, warehouse_path) for path in spec.source.files]
+    batches = ingest_every_batch(spec, warehouse_path)
 
     measure_collection(spec, warehouse_path)
     gates = evaluate_gates(spec, warehouse_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tasks.consent import WithdrawalReport
 from tasks.gates import GateReport
 from tasks.load import BatchReport
 from tasks.release import ReleaseReport
@@ -68,3 +69,17 @@ def print_release(release: ReleaseReport) -> None:
         )
     print(f"  datasheet: {release.path / 'datasheet.md'}")
     print(f"  manifest:  {release.path / 'manifest.json'}")
+
+
+def print_withdrawals(withdrawals: WithdrawalReport) -> None:
+    print(
+        f"Withdrawals: {plural(withdrawals.count_recorded, 'withdrawal')} recorded, "
+        f"{withdrawals.count_already_withdrawn:,} already on record"
+    )
+    print(
+        f"  {plural(withdrawals.count_appearances, 'appearance')} of these people, in "
+        f"{plural(withdrawals.count_images, 'image')}, leave the next release, with every "
+        "other person in those images and their annotations"
+    )
+    released = ", ".join(withdrawals.releases_containing) or "none"
+    print(f"  Releases that contained them: {released}; publish a new release to honour this")

@@ -1,6 +1,7 @@
 -- coverage_by_stage: the share of every category of every demographic attribute after each
 -- filter, so the datasheet can show how each one shifted the mix.
--- Stages: loaded (every current record that passed the quarantine checks), after_duplicates
+-- Stages: read (every row read, with the values a quarantined row would have had where they
+-- could be read), loaded (every current record that passed the quarantine checks), after_duplicates
 -- (exact duplicate images removed), released (withdrawals removed as well). Records of a
 -- replaced batch are left out of every stage.
 with
@@ -24,7 +25,37 @@ all_values as (
         )
 ),
 
+current_batches as (
+    select batch_id
+    from batches
+    where batch_id not in (
+        select replaces_batch_id from batches where replaces_batch_id is not null
+    )
+),
+
+quarantined_values as (
+    select
+        spec_fields.field as attribute,
+        json_extract_string(quarantine.demographic_values, '$.' || spec_fields.field) as value
+    from quarantine
+    cross join spec_fields
+    where spec_fields.role = 'demographic'
+        and quarantine.demographic_values is not null
+        and quarantine.batch_id in (select batch_id from current_batches)
+),
+
 staged as (
+    select 'read' as stage, 0 as stage_position, attribute, value
+    from all_values
+
+    union all
+
+    select 'read' as stage, 0 as stage_position, attribute, value
+    from quarantined_values
+    where value is not null
+
+    union all
+
     select 'loaded' as stage, 1 as stage_position, attribute, value
     from all_values
 

@@ -285,8 +285,8 @@ def _preprocessing(inputs: DatasheetInputs) -> list[str]:
     spec = inputs.spec
     lines = _answers(spec, "preprocessing", 4)
     lines += ["### What faircurate did", ""]
-    missing = ", ".join(f"`{v}`" for v in spec.missing_values) or "none"
-    lines.append(f"- Trimmed every value; read empty values and {missing} as missing.")
+    tokens = "".join(f", `{v}`" for v in spec.missing_values)
+    lines.append(f"- Trimmed every value; read empty values{tokens} as missing.")
     for f in spec.fields:
         if f.aliases:
             mapped = ", ".join(f"`{k}` to `{v}`" for k, v in f.aliases.items())

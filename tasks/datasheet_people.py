@@ -9,6 +9,7 @@ from tasks import markdown as md
 from tasks.spec import CollectionSpec
 
 STAGE_TITLES = {
+    "read": "as read",
     "loaded": "after quarantine",
     "after_duplicates": "after duplicates",
     "released": "released",
@@ -46,9 +47,14 @@ def filter_impact(measurements: dict[str, pl.DataFrame], removals: pl.DataFrame)
         "Share of each group among known values after each step (quarantine, exact-duplicate "
         "images, withdrawals). The privacy and consent gates remove nothing: they block."
     )
-    wide = stages.pivot(
-        on="stage", index=["attribute", "category"], values="share", aggregate_function="first"
-    ).sort("attribute", "category")
+    # A group absent from a stage has no row there: its share at that stage is zero.
+    wide = (
+        stages.pivot(
+            on="stage", index=["attribute", "category"], values="share", aggregate_function="first"
+        )
+        .fill_null(0.0)
+        .sort("attribute", "category")
+    )
     columns = [s for s in STAGE_TITLES if s in wide.columns]
     lines += [
         "",
@@ -121,9 +127,11 @@ def crowdwork(spec: CollectionSpec, measurements: dict[str, pl.DataFrame]) -> li
     values = dict(summary.iter_rows())
     disclosed = values.get("share_disclosing_demographics")
     floor = spec.policies.process.min_pay_ratio
+    annotators = int(values.get("annotators_annotator", 0))
+    reviewers = int(values.get("annotators_qa", 0))
     lines.append(
-        f"{md.count(int(values.get('annotators_annotator', 0)))} annotators and "
-        f"{md.count(int(values.get('annotators_qa', 0)))} QA reviewers; "
+        f"{md.count(annotators)} {'annotator' if annotators == 1 else 'annotators'} and "
+        f"{md.count(reviewers)} {'QA reviewer' if reviewers == 1 else 'QA reviewers'}; "
         f"{md.percent(disclosed, 0)} disclosed their demographics, which was optional. "
         f"Pay is checked against the local minimum wage in the spec, with a floor of "
         f"{floor:g} times that wage."
@@ -183,10 +191,16 @@ def privacy_summary(spec: CollectionSpec, measurements: dict[str, pl.DataFrame])
                 ],
             )
         )
-    if spec.source.has_images:
+    exif = measurements.get("image_metadata_findings")
+    if exif is not None and exif.height == 1:
+        row = exif.row(0, named=True)
         lines += [
             "",
-            "Capture dates are kept as month and year only, and locations as country and region; "
-            "released images carry no GPS or identifying EXIF tags.",
+            f"Of the {md.count(row['count_images'])} released images, "
+            f"{md.count(row['count_with_gps'])} carried GPS coordinates and "
+            f"{md.count(row['count_with_identifying_tags'])} carried other identifying EXIF tags "
+            "(such as serial numbers or the owner's name) in their source files; the released "
+            "copies have both removed and keep the camera fields. Capture dates are kept as "
+            "month and year only, and locations as country and region.",
         ]
     return lines

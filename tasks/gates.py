@@ -26,11 +26,12 @@ from prefect.cache_policies import NO_CACHE
 import tasks.gx_expectations  # noqa: F401  (registers the custom expectation classes)
 from tasks.errors import GateBlockedError, SpecError
 from tasks.log import stage_logger
-from tasks.measure import MEASUREMENT_TABLES
+from tasks.measure import measurement_tables
 from tasks.spec import CollectionSpec
 from tasks.warehouse import connect, fetch_value
 
 SEVERITY_LABELS = {"critical": "blocking", "warning": "warning", "info": "info"}
+MAX_GROUPS_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def evaluate_gates(spec: CollectionSpec, warehouse: Path) -> GateReport:
     expectation goes to `gate_results` and one row per run to `gate_runs`.
     """
     logger = stage_logger()
-    suites = [load_suite(path) for path in spec.suites]
+    tables = measurement_tables(spec)
+    suites = [load_suite(path, tables) for path in spec.suites]
     gate_run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
     validation_dir = Path(warehouse).parent / "validations" / gate_run_id
     validation_dir.mkdir(parents=True, exist_ok=True)
@@ -122,19 +124,22 @@ def require_gates_passed(report: GateReport) -> None:
         raise GateBlockedError([r.summary for r in report.blocking_failures], report)
 
 
-def load_suite(path: Path) -> tuple[Path, ExpectationSuite]:
-    """Read a GX suite JSON file and check the faircurate keys in its meta."""
+def load_suite(path: Path, tables: tuple[str, ...]) -> tuple[Path, ExpectationSuite]:
+    """Read a GX suite JSON file and check the faircurate keys in its meta.
+
+    `tables` are the measurement tables this collection has, one of which the suite must name.
+    """
     try:
         document = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise SpecError(path, "", f"cannot read the suite: {error}") from None
     meta = document.get("meta", {})
     table = meta.get("measurement_table")
-    if table not in MEASUREMENT_TABLES:
+    if table not in tables:
         raise SpecError(
             path,
             "meta.measurement_table",
-            f"expected one of: {', '.join(MEASUREMENT_TABLES)}; got {table!r}",
+            f"expected one of: {', '.join(tables)}; got {table!r}",
         )
     if not isinstance(meta.get("index_columns"), list):
         raise SpecError(path, "meta.index_columns", "expected the list of columns naming a group")
@@ -177,10 +182,15 @@ def _summarise(
         config = item["expectation_config"]
         kwargs = {k: v for k, v in config["kwargs"].items() if k != "batch_id"}
         severity = SEVERITY_LABELS.get(config.get("severity") or "critical", "blocking")
-        observed, groups = _observed(item, suite.meta["index_columns"], frame)
+        observed, groups = _observed(item, suite.meta, frame)
         name = f"{suite.name}: {config['type']}({_format_kwargs(kwargs)})"
+        message = (config.get("meta") or {}).get("failure_message")
         if item["success"]:
             summary = f"{name} passed"
+        elif message and groups:
+            summary = f"{name} failed: {message}: {groups}"
+        elif message:
+            summary = f"{name} failed: {message} (observed {_format_value(observed)})"
         elif groups:
             summary = f"{name} failed for {groups}"
         else:
@@ -200,12 +210,14 @@ def _summarise(
     return results
 
 
-def _observed(item: dict, index_columns: list[str], frame: pd.DataFrame) -> tuple[Any, str]:
+def _observed(item: dict, meta: dict, frame: pd.DataFrame) -> tuple[Any, str]:
     """Return the observed value and, for a failure, the failing groups as readable text.
 
-    A stock expectation reports the failing rows by their index columns; the group is named by
-    the last of them (the category, cell or field) and shown with its count where the table has
-    one, because a flag such as `is_small` alone does not say how small.
+    A stock expectation reports the failing rows by the suite's `index_columns`. Each group is
+    named by `group_columns` (by default the last index column: the category, cell or field)
+    and shown with the tested value and the suite's `detail_columns` (by default the record
+    count where the table has one), because a flag such as `is_small` alone does not say how
+    small. At most MAX_GROUPS_SHOWN groups are listed, then how many more failed.
     """
     exception = item.get("exception_info") or {}
     if exception.get("raised_exception"):
@@ -214,25 +226,38 @@ def _observed(item: dict, index_columns: list[str], frame: pd.DataFrame) -> tupl
     observed = result.get("observed_value")
     if isinstance(observed, dict) and "failing_groups" in observed:
         failing = observed["failing_groups"]
-        groups = ", ".join(f"{g} (observed {_format_value(v)})" for g, v in failing.items())
-        return observed, groups or (observed.get("note") or "")
+        parts = [f"{g} (observed {_format_value(v)})" for g, v in failing.items()]
+        return observed, _join_groups(parts) or (observed.get("note") or "")
     unexpected = result.get("unexpected_index_list")
     if not unexpected:
         return observed, ""
+
+    index_columns = meta["index_columns"]
+    group_columns = meta.get("group_columns") or index_columns[-1:]
     column = item["expectation_config"]["kwargs"].get("column")
-    group_column = index_columns[-1]
-    counts = {}
-    if "count_members" in frame.columns:
+    details = meta.get("detail_columns") or (
+        ["count_members"] if "count_members" in frame.columns else []
+    )
+    details = [d for d in details if d != column and d in frame.columns]
+    lookup = {}
+    if details:
         keys = frame[index_columns].astype(str).agg("\x1f".join, axis=1)
-        counts = dict(zip(keys, frame["count_members"], strict=True))
+        lookup = dict(zip(keys, frame[details].to_dict("records"), strict=True))
     parts = []
     for row in unexpected:
         key = "\x1f".join(str(row.get(c)) for c in index_columns)
-        value = f"{column} {_format_value(row.get(column))}"
-        if key in counts and column != "count_members":
-            value += f", {int(counts[key])} records"
-        parts.append(f"{row.get(group_column)} (observed {value})")
-    return unexpected, ", ".join(parts)
+        group = " / ".join(str(row.get(c)) for c in group_columns)
+        shown = [f"{column} {_format_value(row.get(column))}"]
+        shown += [f"{d} {_format_value(v)}" for d, v in lookup.get(key, {}).items()]
+        parts.append(f"{group} (observed {', '.join(shown)})")
+    return unexpected, _join_groups(parts)
+
+
+def _join_groups(parts: list[str]) -> str:
+    if len(parts) <= MAX_GROUPS_SHOWN:
+        return ", ".join(parts)
+    hidden = len(parts) - MAX_GROUPS_SHOWN
+    return ", ".join(parts[:MAX_GROUPS_SHOWN]) + f" and {hidden} more"
 
 
 def _format_value(value: Any) -> str:

@@ -160,6 +160,7 @@ def _quarantine_known_ids(
             )
         ).alias("reasons"),
         "raw_record",
+        pl.lit(None, pl.String).alias("demographic_values"),
     )
     return NormalisedBatch(
         loaded=normalised.loaded.join(known, on="record_id", how="anti"),

@@ -70,7 +70,7 @@ def ingest_image_collection(spec: CollectionSpec, warehouse: Path) -> BatchRepor
         loaded_images = images.join(
             normalised.loaded.select("image_id").unique(), on="image_id", how="semi"
         )
-        quarantined = pl.concat([source.quarantine, normalised.quarantined], how="vertical_relaxed")
+        quarantined = pl.concat([source.quarantine, normalised.quarantined], how="diagonal_relaxed")
         rows_quarantined = quarantined.filter(pl.col("source_file") == metadata_name).height
         if rows_read != normalised.loaded.height + rows_quarantined:
             message = (
@@ -185,6 +185,7 @@ def _normalise(
     )
     normalised = normalise_batch(spec, raw, carried_columns=APPEARANCE_KEYS)
 
+    demographic = [f.name for f in spec.fields if f.role == "demographic"]
     # A person quarantined in an image takes the other people of that image with them.
     broken_images = (
         normalised.quarantined.join(checkable.select("source_line", "image_id"), on="source_line")
@@ -203,14 +204,19 @@ def _normalise(
             )
         ).alias("reasons"),
         "raw_record",
+        (
+            pl.struct(demographic).struct.json_encode() if demographic else pl.lit(None, pl.String)
+        ).alias("demographic_values"),
     )
     quarantined = pl.concat(
         [
-            normalised.quarantined.with_columns(pl.col("source_line").cast(pl.Int64)),
+            normalised.quarantined.with_columns(
+                pl.col("source_line").cast(pl.Int64), pl.lit(metadata_name).alias("source_file")
+            ),
             media_rejects,
             companions,
         ],
-        how="vertical_relaxed",
+        how="diagonal_relaxed",
     )
     loaded = normalised.loaded.join(broken_images, on="image_id", how="anti")
     return NormalisedBatch(loaded=loaded, quarantined=quarantined)

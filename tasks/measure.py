@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.errors import WarehouseError
 from tasks.log import stage_logger
+from tasks.media import find_duplicates
 from tasks.paths import SQL_DIR
 from tasks.spec import CELL_SEPARATOR, CollectionSpec
 from tasks.warehouse import connect, ensure_records_table, fetch_value, quote_identifier
@@ -27,7 +28,13 @@ MEASUREMENT_TABLES = (
     "privacy_findings",
 )
 # Measured only for collections of photos, which have images, consent and annotators.
-IMAGE_MEASUREMENT_TABLES = ("consent_status", "annotator_pay", "crowdwork_summary")
+IMAGE_MEASUREMENT_TABLES = (
+    "consent_status",
+    "annotator_pay",
+    "crowdwork_summary",
+    "image_metadata_findings",
+    "image_duplicates",
+)
 
 
 def measurement_tables(spec: CollectionSpec) -> tuple[str, ...]:
@@ -54,7 +61,10 @@ def measure_collection(spec: CollectionSpec, warehouse: Path) -> dict[str, int]:
         row_counts = {}
         tables = measurement_tables(spec)
         for table in tables:
-            run_measurement(connection, table, spec)
+            if table == "image_duplicates":
+                write_image_duplicates(connection, spec)
+            else:
+                run_measurement(connection, table, spec)
             row_counts[table] = fetch_value(connection, f"select count(*) from {table}")
         count_released = fetch_value(connection, "select count(*) from release_candidates")
     logger.info(
@@ -80,6 +90,33 @@ def run_measurement(
     }
     parameters = {name: value for name, value in available.items() if f"${name}" in query}
     connection.execute(f"create or replace table {table} as {query}", parameters)
+
+
+def write_image_duplicates(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec) -> None:
+    """Build `image_duplicates`: pairs of current images that are exact or near duplicates.
+
+    Near duplicates compare perceptual hashes (dHash), which SQL cannot do, so this table is
+    built in Python from the `images` table. `is_released` says whether both images of the pair
+    are in the next release (exact copies after the first never are).
+    """
+    images = connection.sql(
+        "select i.image_id, i.primary_subject_id as subject_id, i.sha256, i.dhash from images i "
+        "where i.batch_id not in "
+        "(select replaces_batch_id from batches where replaces_batch_id is not null)"
+    ).pl()
+    released = {
+        row[0]
+        for row in connection.execute("select distinct image_id from release_candidates").fetchall()
+    }
+    pairs = find_duplicates(images, max_distance=spec.policies.near_duplicate_distance)
+    pairs = pairs.with_columns(
+        (
+            pl.col("image_id_a").is_in(list(released)) & pl.col("image_id_b").is_in(list(released))
+        ).alias("is_released")
+    )
+    connection.register("duplicate_pairs", pairs)
+    connection.execute("create or replace table image_duplicates as select * from duplicate_pairs")
+    connection.unregister("duplicate_pairs")
 
 
 def write_spec_tables(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec) -> None:

@@ -95,6 +95,12 @@ def normalise_batch(
         *field_names,
         "raw_record",
     )
+    demographic = [f.name for f in spec.fields if f.role == "demographic"]
+    # The demographic values a rejected row would have had, so coverage before quarantine
+    # can be measured; null where a value could not be read.
+    known_values = (
+        pl.struct(demographic).struct.json_encode() if demographic else pl.lit(None, pl.String)
+    )
     quarantined = checked.filter(~is_clean).select(
         pl.lit(batch.batch_id).alias("batch_id"),
         pl.lit(batch.path.name).alias("source_file"),
@@ -102,6 +108,7 @@ def normalise_batch(
         "reason_codes",
         "reasons",
         "raw_record",
+        known_values.alias("demographic_values"),
     )
     return NormalisedBatch(loaded=loaded, quarantined=quarantined)
 

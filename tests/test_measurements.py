@@ -61,7 +61,7 @@ def build_measurements(
             )
         for source_file, source_line, reason_codes in quarantine_rows:
             connection.execute(
-                "insert into quarantine values (?, ?, ?, ?, ?, ?, ?)",
+                "insert into quarantine values (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     "batch-1",
                     source_file,
@@ -69,6 +69,7 @@ def build_measurements(
                     reason_codes,
                     [f"failed {code}" for code in reason_codes],
                     "raw line",
+                    None,
                     QUARANTINED_AT,
                 ],
             )

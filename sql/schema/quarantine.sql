@@ -1,4 +1,5 @@
 -- One row per rejected source row, with every reason it failed and the line as written.
+-- demographic_values is a JSON object of the demographic values the row would have had.
 create table if not exists quarantine (
     batch_id varchar not null,
     source_file varchar not null,
@@ -6,5 +7,6 @@ create table if not exists quarantine (
     reason_codes varchar[] not null,
     reasons varchar[] not null,
     raw_record varchar,
+    demographic_values varchar,
     quarantined_at timestamptz not null
 );
