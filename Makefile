@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo demo-photos test lint clean
 
 $(BIN)/faircurate: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("faircurate needs Python 3.11 or newer, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -15,6 +15,12 @@ $(BIN)/faircurate: pyproject.toml
 demo: $(BIN)/faircurate
 	$(BIN)/faircurate run examples/adult/collection.yaml
 
+# A FHIBE-layout collection of real photos: consent, withdrawal, pay, privacy and media gates.
+demo-photos: $(BIN)/faircurate
+	rm -rf build/fhibe-demo
+	$(BIN)/python examples/fhibe_demo.py build/fhibe-demo
+	cd build/fhibe-demo && ../../$(BIN)/faircurate run collection.yaml
+
 test: $(BIN)/faircurate lint
 	$(BIN)/pytest
 
@@ -22,4 +28,4 @@ lint: $(BIN)/faircurate
 	$(BIN)/ruff check flows tasks tests
 
 clean:
-	rm -rf warehouse releases .pytest_cache
+	rm -rf warehouse releases build .pytest_cache
