@@ -263,6 +263,21 @@ def create_value_views(connection: duckdb.DuckDBPyConnection, spec: CollectionSp
             """
         )
     if spec.source.has_images:
+        connection.execute(
+            """
+            create or replace view subjects as
+            select
+                subject_id,
+                count(*) as count_appearances,
+                count(distinct image_id) as count_images,
+                count(*) filter (where is_primary) as count_primary_appearances
+            from records
+            where batch_id not in (
+                select replaces_batch_id from batches where replaces_batch_id is not null
+            )
+            group by subject_id
+            """
+        )
         has_age = any(f.name == "age" and f.type == "integer" for f in spec.fields)
         age = '"age"' if has_age else "cast(null as bigint)"
         connection.execute(

@@ -113,3 +113,24 @@ def test_version_flag_prints_version(tmp_path):
     result = faircurate("--version", cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout.startswith("faircurate 0.1.0")
+
+
+def test_withdraw_file_and_trace(tmp_path):
+    from tests.fhibe_fixture import build_fhibe_collection
+    from tests.fhibe_spec import write_fhibe_spec
+
+    spec_path = write_fhibe_spec(tmp_path, build_fhibe_collection(tmp_path / "release"))
+    assert faircurate("run", str(spec_path), cwd=tmp_path).returncode == 0
+    (tmp_path / "withdrawals.csv").write_text("subject_id\ns03\n")
+
+    withdrawn = faircurate("withdraw", str(spec_path), "--file", "withdrawals.csv", cwd=tmp_path)
+    unknown = faircurate("withdraw", str(spec_path), "s99", cwd=tmp_path)
+    traced = faircurate("subject-releases", str(spec_path), "s03", cwd=tmp_path)
+
+    assert withdrawn.returncode == 0
+    assert "1 withdrawal recorded" in withdrawn.stdout
+    assert "Releases that contained them: 1.0.0" in withdrawn.stdout
+    assert unknown.returncode == 1
+    assert "s99" in unknown.stderr
+    assert "Traceback" not in unknown.stdout + unknown.stderr
+    assert traced.stdout.strip() == "releases that contained subject s03: 1.0.0"
