@@ -26,6 +26,7 @@ COMMANDS = {
     "run": "the whole job: ingest, measure, gate and publish a release",
     "withdraw": "record consent withdrawals; the next release leaves those people out",
     "subject-releases": "list the releases that contained a person (for a withdrawal request)",
+    "releases": "list the published releases with their counts and gate outcomes",
 }
 
 
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("release", "run"):
             command.add_argument("--releases", default="releases", help=RELEASES_HELP)
             command.add_argument("--version", help=VERSION_HELP)
+            command.add_argument(
+                "--bump",
+                choices=("major", "minor", "patch"),
+                help="publish the next version of this kind even when the rules would pick "
+                "another or nothing changed",
+            )
         if name == "withdraw":
             command.add_argument(
                 "subject_ids", nargs="*", metavar="SUBJECT_ID", help="ids to withdraw"
@@ -85,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(arguments: argparse.Namespace) -> int:
-    from tasks.release import check_version_format
+    from tasks.release_registry import check_version_format
     from tasks.spec import load_spec
 
     # Everything that can be checked without Prefect is checked first, in about a second.
@@ -106,6 +113,14 @@ def _dispatch(arguments: argparse.Namespace) -> int:
         )
         return 0
 
+    if arguments.command == "releases":
+        from flows import report
+        from tasks.release_registry import list_releases
+        from tasks.warehouse import connect, resolve_warehouse
+
+        with connect(resolve_warehouse(spec, arguments.warehouse), read_only=True) as connection:
+            report.print_releases(list_releases(connection))
+        return 0
     if arguments.command == "subject-releases":
         from tasks.consent import releases_containing
         from tasks.warehouse import resolve_warehouse
@@ -152,7 +167,9 @@ def _dispatch(arguments: argparse.Namespace) -> int:
     from flows.release import release
 
     flow = run if arguments.command == "run" else release
-    result = flow(arguments.spec, arguments.warehouse, arguments.releases, arguments.version)
+    result = flow(
+        arguments.spec, arguments.warehouse, arguments.releases, arguments.version, arguments.bump
+    )
     report.print_batches(result.batches, arguments.warehouse, spec)
     report.print_gates(result.gates)
     report.print_release(result.release)

@@ -30,6 +30,7 @@ def run(
     warehouse: str | None = None,
     releases_dir: str = "releases",
     version: str | None = None,
+    bump: str | None = None,
 ) -> RunReport:
     """Ingest a collection, gate it and publish a release.
 
@@ -44,5 +45,5 @@ def run(
     measure_collection(spec, warehouse_path)
     gates = evaluate_gates(spec, warehouse_path)
 
-    published = publish_release(spec, warehouse_path, releases_dir, gates, version)
+    published = publish_release(spec, warehouse_path, releases_dir, gates, version, bump)
     return RunReport(batches=batches, gates=gates, release=published)

@@ -18,6 +18,7 @@ def release(
     warehouse: str | None = None,
     releases_dir: str = "releases",
     version: str | None = None,
+    bump: str | None = None,
 ) -> RunReport:
     """Publish a release of the records already in the warehouse.
 
@@ -30,5 +31,5 @@ def release(
     measure_collection(spec, warehouse_path)
     gates = evaluate_gates(spec, warehouse_path)
 
-    published = publish_release(spec, warehouse_path, releases_dir, gates, version)
+    published = publish_release(spec, warehouse_path, releases_dir, gates, version, bump)
     return RunReport(batches=[], gates=gates, release=published)

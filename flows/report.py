@@ -60,7 +60,8 @@ def print_gates(gates: GateReport) -> None:
 def print_release(release: ReleaseReport) -> None:
     if release.is_new:
         records = plural(release.count_records, "record")
-        print(f"Release {release.version}: {records} in {release.path}")
+        kind = f" ({release.bump} version)" if release.bump else ""
+        print(f"Release {release.version}{kind}: {records} in {release.path}")
     else:
         records = plural(release.count_records, "record")
         print(
@@ -83,3 +84,18 @@ def print_withdrawals(withdrawals: WithdrawalReport) -> None:
     )
     released = ", ".join(withdrawals.releases_containing) or "none"
     print(f"  Releases that contained them: {released}; publish a new release to honour this")
+
+
+def print_releases(releases: list[dict]) -> None:
+    if not releases:
+        print("No release has been published from this warehouse yet.")
+        return
+    print(
+        f"{'version':<10} {'published (UTC)':<17} {'records':>10}  {'gates':<8} {'change':<7} path"
+    )
+    for release in releases:
+        print(
+            f"{release['version']:<10} {release['published_at']:%Y-%m-%d %H:%M} "
+            f"{release['count_records']:>10,}  {release['gate_outcome']:<8} "
+            f"{release['bump'] or 'first':<7} {release['path']}"
+        )

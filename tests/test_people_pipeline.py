@@ -128,7 +128,7 @@ def test_withdrawn_subject_traced_not_published(prefect_server, collection, tmp_
 
     spec = load_spec(spec_path)
     assert releases_containing(spec, tmp_path / "w.duckdb", "s02") == ["1.0.0"]
-    assert releases_containing(spec, tmp_path / "w.duckdb", "s01") == ["1.0.0", "1.1.0"]
+    assert releases_containing(spec, tmp_path / "w.duckdb", "s01") == ["1.0.0", "1.0.1"]
     public_text = (second.release.path / "datasheet.md").read_text()
     public_text += (second.release.path / "manifest.json").read_text()
     assert "s02" not in public_text

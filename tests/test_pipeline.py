@@ -147,7 +147,8 @@ def test_rerun_publishes_nothing_new(adult_run, adult_spec):
     assert all(batch.already_ingested for batch in again.batches)
     assert again.release.is_new is False
     assert again.release.version == "1.0.0"
-    assert sorted(p.name for p in releases.iterdir()) == ["1.0.0"]
+    assert sorted(p.name for p in releases.iterdir()) == [".publish.lock", "1.0.0", "latest"]
+    assert (releases / "latest").resolve() == releases / "1.0.0"
 
 
 def test_existing_version_is_not_overwritten(adult_run, adult_spec):

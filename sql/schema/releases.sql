@@ -9,5 +9,7 @@ create table if not exists releases (
     count_records bigint not null,
     content_sha256 varchar not null,
     path varchar not null,
-    published_at timestamptz not null
+    published_at timestamptz not null,
+    schema_signature varchar not null,
+    bump varchar
 );

@@ -1,0 +1,180 @@
+"""Write the files of a release folder: Parquet tables, images, validation results, datasheet
+and manifest. Everything is written under a building folder that is renamed into place later."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from tasks.datasheet import DatasheetInputs, render_datasheet
+from tasks.failpoints import failpoint
+from tasks.gates import GateReport
+from tasks.manifest import describe_files
+from tasks.measure import measurement_tables
+from tasks.media import strip_identifying_exif
+from tasks.spec import CollectionSpec
+from tasks.warehouse import fetch_value
+
+# Aggregates only: per-person consent and per-annotator pay stay in the warehouse.
+PUBLISHED_MEASUREMENTS = (
+    "coverage_by_attribute",
+    "coverage_by_intersection",
+    "diversity_by_attribute",
+    "missingness",
+    "quarantine_by_reason",
+    "coverage_by_stage",
+    "privacy_findings",
+    "crowdwork_summary",
+)
+# Image columns a user needs; the source hash and EXIF findings stay in the warehouse.
+RELEASED_IMAGE_COLUMNS = (
+    "image_id, 'images/' || path as path, width, height, image_format, "
+    "camera_make, camera_model, lens_model"
+)
+
+
+@dataclass(frozen=True)
+class ReleaseIdentity:
+    """What names a release and ties it to its parent, spec, records and schema."""
+
+    version: str
+    parent_version: str | None
+    published_at: datetime
+    content_sha256: str
+    schema_signature: str
+    bump: str | None
+
+
+def write_release_folder(
+    connection: duckdb.DuckDBPyConnection,
+    spec: CollectionSpec,
+    gates: GateReport,
+    folder: Path,
+    identity: ReleaseIdentity,
+) -> int:
+    """Write every file of the release into `folder`, flush them to disk; return the records."""
+    (folder / "data").mkdir(parents=True)
+    (folder / "measurements").mkdir()
+    (folder / "validation").mkdir()
+
+    write_data(connection, spec, folder)
+    measurements = {}
+    for table in measurement_tables(spec):
+        measurements[table] = connection.sql(f"select * from {table}").pl()
+        if table in PUBLISHED_MEASUREMENTS:
+            _copy_to_parquet(
+                connection, f"select * from {table}", folder / "measurements" / f"{table}.parquet"
+            )
+    for result_file in sorted(gates.validation_dir.glob("*.json")):
+        shutil.copy2(result_file, folder / "validation" / result_file.name)
+    batches = connection.sql("select * from batches order by ingested_at, source_file").pl()
+    removals = connection.sql(
+        "select reason, count(*) as count_records from release_exclusions group by reason "
+        "order by reason"
+    ).pl()
+    count_records = int(fetch_value(connection, "select count(*) from release_candidates"))
+
+    data_files = [
+        (entry["path"], entry["rows"])
+        for entry in describe_files(folder)
+        if entry["rows"] is not None
+    ]
+    datasheet = render_datasheet(
+        DatasheetInputs(
+            spec=spec,
+            version=identity.version,
+            parent_version=identity.parent_version,
+            published_at=identity.published_at,
+            gates=gates,
+            measurements=measurements,
+            batches=batches,
+            data_files=data_files,
+            removals=removals,
+            count_records=count_records,
+        )
+    )
+    (folder / "datasheet.md").write_text(datasheet, encoding="utf-8")
+
+    failpoint("release_data_written")
+    manifest = {
+        "collection": spec.name,
+        "version": identity.version,
+        "parent_version": identity.parent_version,
+        "bump": identity.bump,
+        "published_at": identity.published_at.isoformat(),
+        "spec_sha256": spec.sha256,
+        "content_sha256": identity.content_sha256,
+        "schema_signature": identity.schema_signature,
+        "gate_run_id": gates.gate_run_id,
+        "gate_outcome": gates.outcome,
+        "count_records": count_records,
+        "removed_by_reason": dict(removals.iter_rows()),
+        "files": describe_files(folder),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    _fsync_tree(folder)
+    return count_records
+
+
+def write_data(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec, folder: Path) -> None:
+    """Write the released records and, for photos, their images, image table and annotations.
+
+    Images are copied with GPS and identifying EXIF removed; camera fields stay.
+    """
+    _copy_to_parquet(
+        connection,
+        "select c.* from release_candidates c join batches b using (batch_id) "
+        "order by b.ingested_at, b.source_file, c.source_line",
+        folder / "data" / "records.parquet",
+    )
+    if not spec.source.has_images:
+        return
+    released_images = (
+        "select * from images where (batch_id, image_id) in "
+        "(select (batch_id, image_id) from release_candidates)"
+    )
+    _copy_to_parquet(
+        connection,
+        f"select {RELEASED_IMAGE_COLUMNS} from ({released_images}) order by image_id",
+        folder / "data" / "images.parquet",
+    )
+    _copy_to_parquet(
+        connection,
+        "select a.image_id, a.subject_id, a.attribute, a.value, a.annotator_id, "
+        "a.qa_annotator_id, a.supplied_by from annotations a "
+        "where (a.batch_id, a.image_id) in (select (batch_id, image_id) from release_candidates) "
+        "and (a.subject_id is null or a.subject_id in "
+        "(select subject_id from release_candidates where image_id = a.image_id)) "
+        "order by a.image_id, a.subject_id, a.attribute",
+        folder / "data" / "annotations.parquet",
+    )
+    for (path,) in connection.execute(f"select path from ({released_images})").fetchall():
+        target = folder / "images" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        strip_identifying_exif(spec.source.root / path, target)
+
+
+def _copy_to_parquet(connection: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    target = str(path).replace("'", "''")
+    connection.execute(f"copy ({query}) to '{target}' (format parquet, compression zstd)")
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file and folder of the release to disk before it is renamed into place."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
