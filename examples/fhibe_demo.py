@@ -12,13 +12,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fhibe_fixture import build_fhibe_collection  # noqa: E402
+from tests.fhibe_fixture import FACES_DIR, build_fhibe_collection  # noqa: E402
 from tests.fhibe_spec import write_fhibe_spec  # noqa: E402
 
 
 def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: python examples/fhibe_demo.py FOLDER")
+    if not FACES_DIR.is_dir():
+        sys.exit(
+            f"error: photo folder {FACES_DIR} not found; the demo copies real photos from "
+            "shared/real-data/faces in the folder that contains the checkout"
+        )
     folder = Path(sys.argv[1]).resolve()
     if folder.exists():
         sys.exit(f"{folder} already exists; remove it or pass a new folder")

@@ -42,6 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
         "-V", "--version", action="version", version=f"faircurate {package_version('faircurate')}"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    verify = commands.add_parser(
+        "verify",
+        help="recompute every checksum and row count of a release folder",
+        description="Recompute every checksum, size and row count of a release folder against "
+        "its manifest; exit 1 when a file changed, is missing or is extra.",
+    )
+    verify.add_argument("release", type=Path, help="release folder, for example releases/1.0.0")
+    diff = commands.add_parser(
+        "diff",
+        help="compare two release folders: records, shares and gate outcomes",
+        description="Compare two release folders: records added and removed, the shift in "
+        "every group's share and the gates whose outcome changed.",
+    )
+    diff.add_argument("old", type=Path, help="the earlier release folder")
+    diff.add_argument("new", type=Path, help="the later release folder")
+    diff.add_argument("--json", action="store_true", help="print the diff as JSON")
     for name, text in COMMANDS.items():
         command = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         command.add_argument("spec", help=SPEC_HELP)
@@ -91,7 +107,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _release_command(arguments: argparse.Namespace) -> int:
+    if arguments.command == "verify":
+        from tasks.verify import verify_release
+
+        result = verify_release(arguments.release)
+        print(result.describe())
+        return 0 if result.is_intact else 1
+    import json
+
+    from tasks.diff import diff_releases, render_changelog
+
+    changes = diff_releases(arguments.old, arguments.new)
+    print(
+        json.dumps(changes, indent=2, default=str) if arguments.json else render_changelog(changes)
+    )
+    return 0
+
+
 def _dispatch(arguments: argparse.Namespace) -> int:
+    if arguments.command in ("verify", "diff"):
+        return _release_command(arguments)
     from tasks.release_registry import check_version_format
     from tasks.spec import load_spec
 

@@ -90,11 +90,12 @@ def record_withdrawals(
         }
         new = [s for s in wanted if s not in already]
         now = datetime.now(UTC)
-        connection.executemany(
-            "insert into consent_events (subject_id, event, signed_on, source, recorded_at) "
-            "values (?, 'withdrawn', ?, ?, ?)",
-            [[s, withdrawn_on, WITHDRAWAL_SOURCE, now] for s in new],
-        )
+        if new:
+            connection.executemany(
+                "insert into consent_events (subject_id, event, signed_on, source, recorded_at) "
+                "values (?, 'withdrawn', ?, ?, ?)",
+                [[s, withdrawn_on, WITHDRAWAL_SOURCE, now] for s in new],
+            )
         count_appearances = fetch_value(
             connection,
             "select count(*) from records where subject_id in (select unnest(?::varchar[]))",
@@ -128,6 +129,14 @@ def releases_containing(spec: CollectionSpec, warehouse: Path, subject_id: str) 
     """Return the versions of every release that contained `subject_id`, oldest first."""
     require_people_collection(spec)
     with connect(warehouse, read_only=True) as connection:
+        known = fetch_value(
+            connection, "select count(*) from records where subject_id = ?", [subject_id]
+        )
+        if not known:
+            raise WarehouseError(
+                f"subject id {subject_id!r} not found in warehouse {warehouse}; check the id "
+                "against the collection's subject_id"
+            )
         rows = connection.execute(
             "select distinct m.version, r2.published_at from release_members m "
             "join records r on m.batch_id = r.batch_id and m.record_id = r.record_id "

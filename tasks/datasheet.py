@@ -47,8 +47,8 @@ def render_datasheet(inputs: DatasheetInputs) -> str:
         f"{inputs.published_at:%Y-%m-%d %H:%M} UTC from the collection spec "
         f"`{spec.path.name}` (sha256 `{spec.sha256[:16]}`). It holds "
         f"**{md.count(count_records)} records**. Gate outcome: **{inputs.gates.outcome}** "
-        f"({len(inputs.gates.blocking_failures)} blocking failures, "
-        f"{len(inputs.gates.warnings)} warnings).",
+        f"(blocking failures: {len(inputs.gates.blocking_failures)}, "
+        f"warnings: {len(inputs.gates.warnings)}).",
         "",
         "Answers come from the collection spec; figures are measured on this release. "
         f'A question the spec does not answer reads "{NOT_PROVIDED}"',
@@ -314,7 +314,7 @@ def _preprocessing(inputs: DatasheetInputs) -> list[str]:
         lines.append("No row was quarantined.")
     else:
         lines.append(
-            f"{md.count(quarantined)} rows were quarantined in all; a row that failed several "
+            f"Rows quarantined in all: {md.count(quarantined)}. A row that failed several "
             "checks counts once under each of its reasons."
         )
         lines.append("")
@@ -327,7 +327,7 @@ def _preprocessing(inputs: DatasheetInputs) -> list[str]:
                 ],
             )
         )
-    lines += filter_impact(inputs.measurements, inputs.removals)
+    lines += filter_impact(inputs.measurements, inputs.removals, spec.small_cell_size)
     return lines
 
 

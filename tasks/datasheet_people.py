@@ -22,8 +22,17 @@ REMOVAL_TITLES = {
 }
 
 
-def filter_impact(measurements: dict[str, pl.DataFrame], removals: pl.DataFrame) -> list[str]:
-    """Return the removals by reason and the share of every group after each filter."""
+CONSENT_REASONS = ("withdrawn", "withdrawn_co_subject")
+
+
+def filter_impact(
+    measurements: dict[str, pl.DataFrame], removals: pl.DataFrame, small_cell_size: int
+) -> list[str]:
+    """Return the removals by reason and the share of every group after each filter.
+
+    When fewer people than the small-cell size left for consent reasons, the shares before
+    and after are not shown: their difference would describe those few people.
+    """
     lines = ["", "### Records removed before release", ""]
     if removals.height == 0:
         lines.append("No record was removed between ingest and release.")
@@ -43,6 +52,14 @@ def filter_impact(measurements: dict[str, pl.DataFrame], removals: pl.DataFrame)
     lines += ["", "### How each filter shifted the mix", ""]
     if stages.height == 0:
         return [*lines, "No demographic values to compare."]
+    withdrawn = removals.filter(pl.col("reason").is_in(CONSENT_REASONS))["count_records"].sum()
+    if 0 < withdrawn < small_cell_size:
+        return [
+            *lines,
+            f"Not shown: fewer than {small_cell_size} records (the small-cell size) left for "
+            "consent reasons, and the shift in shares would describe those people. The "
+            "shares of this release are in the tables above.",
+        ]
     lines.append(
         "Share of each group among known values after each step (quarantine, exact-duplicate "
         "images, withdrawals). The privacy and consent gates remove nothing: they block."
@@ -78,6 +95,7 @@ def consent_summary(spec: CollectionSpec, measurements: dict[str, pl.DataFrame])
     scopes = ", ".join(policy.required_scopes) or "none"
     ages = ", ".join(f"{c} {a}" for c, a in policy.age_of_majority.items()) or "none"
     count = status.height
+    people = status["subject_id"].n_unique()
     return [
         "",
         "### Consent of the people in the released images",
@@ -87,8 +105,10 @@ def consent_summary(spec: CollectionSpec, measurements: dict[str, pl.DataFrame])
         f"capture: the age of majority of their country of residence ({ages}; "
         f"{policy.default_age_of_majority} elsewhere).",
         "",
+        f"{md.count(count)} appearances of {md.count(people)} people in the released images:",
+        "",
         md.table(
-            ["check", "people in images", "passing"],
+            ["check", "appearances checked", "passing"],
             [
                 (
                     "consent grant on record",

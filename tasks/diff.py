@@ -30,8 +30,8 @@ def diff_releases(old: Path, new: Path) -> dict:
     """Compare the release folder `old` with the later release folder `new`, as a JSON-ready dict.
 
     Records are matched by `record_id`, so a record whose id changed between the releases
-    (for example because its source file was ingested again as a new batch and the collection
-    has no id column) counts as removed and added. Removals are compared as counts per reason
+    (an id column whose values were rewritten, or a line of an id-less file whose content
+    changed) counts as removed and added. Removals are compared as counts per reason
     only, never as ids, because a removal can be a consent withdrawal. Shares are fractions of
     the records with a known value, and shifts are in percentage points (new minus old).
     Raise ReleaseError when either folder is not a release or the two releases belong to
@@ -269,8 +269,9 @@ def _published(release: dict) -> str:
 def _record_lines(diff: dict) -> list[str]:
     old, new, records = diff["old"], diff["new"], diff["records"]
     return [
-        "Records are matched by `record_id`. A record whose id changed, for example because "
-        "its file was ingested again without an id column, counts as removed and added.",
+        "Records are matched by `record_id`. A record whose id changed, for example a line "
+        "of a file without an id column whose content was corrected, counts as removed and "
+        "added.",
         "",
         md.table(
             ["records", "count"],

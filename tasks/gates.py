@@ -109,7 +109,7 @@ def evaluate_gates(spec: CollectionSpec, warehouse: Path) -> GateReport:
         else:
             logger.warning("%s: %s", result.severity.upper(), result.summary)
     logger.info(
-        "gates %s: %s (%d blocking failures, %d warnings)",
+        "gates %s: %s (blocking failures: %d, warnings: %d)",
         gate_run_id,
         report.outcome,
         len(report.blocking_failures),

@@ -18,10 +18,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def describe_files(folder: Path) -> list[dict]:
-    """List every file under `folder` (sorted by path) with bytes, sha256 and, for Parquet, rows."""
+def describe_files(folder: Path, exclude: tuple[str, ...] = ()) -> list[dict]:
+    """List every file under `folder` (sorted by path) with bytes, sha256 and, for Parquet, rows.
+
+    `exclude` names paths relative to `folder` to leave out, such as the manifest itself.
+    """
     entries = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.relative_to(folder).as_posix() in exclude:
+            continue
         entries.append(
             {
                 "path": path.relative_to(folder).as_posix(),

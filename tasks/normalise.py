@@ -7,6 +7,7 @@ one reason goes to quarantine, every other row is loaded.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import polars as pl
@@ -14,6 +15,17 @@ import polars as pl
 from tasks.adapters.delimited import RawBatch
 from tasks.errors import InputFileError
 from tasks.spec import CollectionSpec, FieldSpec
+
+CONTENT_DIGEST = "content_digest"
+
+
+def content_digests(raw_records: pl.Series) -> pl.Series:
+    """Return the first 16 hex digits of each record's SHA-256, a stable content name."""
+    digests = [
+        hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] if text is not None else None
+        for text in raw_records.to_list()
+    ]
+    return pl.Series(CONTENT_DIGEST, digests, dtype=pl.String)
 
 
 @dataclass(frozen=True)
@@ -74,8 +86,11 @@ def normalise_batch(
     # The fields of a malformed line are shifted or missing, so it gets that reason alone.
     checks = [malformed] + [_Check(c.code, c.failed & ~is_malformed, c.message) for c in checks]
 
+    rows = batch.rows
+    if spec.source.id_column is None:
+        rows = rows.with_columns(content_digests(rows["raw_record"]))
     # One with_columns call, so that every check reads the raw strings, not the cast values.
-    checked = batch.rows.with_columns(
+    checked = rows.with_columns(
         record_id.alias("record_id"),
         *(value.alias(name) for name, value in values.items()),
         pl.concat_list([pl.when(c.failed).then(pl.lit(c.code)) for c in checks])
@@ -277,8 +292,13 @@ def _grouped_list_value(field: FieldSpec, parent: pl.Expr) -> tuple[pl.Expr, lis
 
 def _record_id(spec: CollectionSpec, batch: RawBatch) -> tuple[pl.Expr, list[_Check]]:
     if spec.source.id_column is None:
-        prefix = batch.batch_id[:16] + ":"
-        return pl.lit(prefix) + pl.col("source_line").cast(pl.String), []
+        # Without an id column a record is named by its file and content, so a corrected
+        # file keeps the ids of its unchanged lines; identical lines are numbered in order.
+        occurrence = pl.col(CONTENT_DIGEST).cum_count().over(CONTENT_DIGEST)
+        return (
+            pl.format("{}:{}-{}", pl.lit(batch.path.name), pl.col(CONTENT_DIGEST), occurrence),
+            [],
+        )
 
     raw = pl.col(spec.source.id_column)
     record_id = pl.when(raw.is_in(["", *spec.missing_values])).then(None).otherwise(raw)

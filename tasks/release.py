@@ -30,6 +30,7 @@ from tasks.release_registry import (
     recover_releases,
     schema_signature,
     update_latest_link,
+    write_releases_index,
 )
 from tasks.spec import CollectionSpec
 from tasks.warehouse import connect, fetch_value
@@ -87,6 +88,7 @@ def publish_release(
         identity = ReleaseIdentity(
             version=version,
             parent_version=latest.version if latest else None,
+            parent_path=latest.path if latest else None,
             published_at=datetime.now(UTC),
             content_sha256=_content_sha256(connection, spec),
             schema_signature=schema_signature(connection),
@@ -133,6 +135,7 @@ def _publish_folder(
     _register(connection, spec, gates, identity, target, count_records)
     failpoint("release_after_register")
     update_latest_link(releases_dir, identity.version)
+    write_releases_index(connection, releases_dir)
     return target
 
 

@@ -11,8 +11,14 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
+from tasks.croissant import build_croissant
+from tasks.dataset_card import render_dataset_card
 from tasks.datasheet import DatasheetInputs, render_datasheet
+from tasks.datasheet_html import render_datasheet_html
+from tasks.datasheet_people import CONSENT_REASONS
+from tasks.diff import diff_releases, render_changelog
 from tasks.failpoints import failpoint
 from tasks.gates import GateReport
 from tasks.manifest import describe_files
@@ -45,6 +51,7 @@ class ReleaseIdentity:
 
     version: str
     parent_version: str | None
+    parent_path: Path | None
     published_at: datetime
     content_sha256: str
     schema_signature: str
@@ -64,20 +71,19 @@ def write_release_folder(
     (folder / "validation").mkdir()
 
     write_data(connection, spec, folder)
-    measurements = {}
-    for table in measurement_tables(spec):
-        measurements[table] = connection.sql(f"select * from {table}").pl()
-        if table in PUBLISHED_MEASUREMENTS:
-            _copy_to_parquet(
-                connection, f"select * from {table}", folder / "measurements" / f"{table}.parquet"
-            )
-    for result_file in sorted(gates.validation_dir.glob("*.json")):
-        shutil.copy2(result_file, folder / "validation" / result_file.name)
-    batches = connection.sql("select * from batches order by ingested_at, source_file").pl()
     removals = connection.sql(
         "select reason, count(*) as count_records from release_exclusions group by reason "
         "order by reason"
     ).pl()
+    measurements = {}
+    for table in measurement_tables(spec):
+        measurements[table] = connection.sql(f"select * from {table}").pl()
+        if table in PUBLISHED_MEASUREMENTS:
+            query = _published_query(table, removals, spec.small_cell_size)
+            _copy_to_parquet(connection, query, folder / "measurements" / f"{table}.parquet")
+    for result_file in sorted(gates.validation_dir.glob("*.json")):
+        shutil.copy2(result_file, folder / "validation" / result_file.name)
+    batches = connection.sql("select * from batches order by ingested_at, source_file").pl()
     count_records = int(fetch_value(connection, "select count(*) from release_candidates"))
 
     data_files = [
@@ -85,21 +91,29 @@ def write_release_folder(
         for entry in describe_files(folder)
         if entry["rows"] is not None
     ]
-    datasheet = render_datasheet(
-        DatasheetInputs(
-            spec=spec,
-            version=identity.version,
-            parent_version=identity.parent_version,
-            published_at=identity.published_at,
-            gates=gates,
-            measurements=measurements,
-            batches=batches,
-            data_files=data_files,
-            removals=removals,
-            count_records=count_records,
-        )
+    inputs = DatasheetInputs(
+        spec=spec,
+        version=identity.version,
+        parent_version=identity.parent_version,
+        published_at=identity.published_at,
+        gates=gates,
+        measurements=measurements,
+        batches=batches,
+        data_files=data_files,
+        removals=removals,
+        count_records=count_records,
     )
+    datasheet = render_datasheet(inputs)
     (folder / "datasheet.md").write_text(datasheet, encoding="utf-8")
+    previous_coverage = None
+    if identity.parent_path is not None:
+        parent_coverage = identity.parent_path / "measurements" / "coverage_by_attribute.parquet"
+        if parent_coverage.is_file():
+            previous_coverage = pl.read_parquet(parent_coverage)
+    (folder / "datasheet.html").write_text(
+        render_datasheet_html(inputs, datasheet, previous_coverage), encoding="utf-8"
+    )
+    (folder / "README.md").write_text(render_dataset_card(inputs), encoding="utf-8")
 
     failpoint("release_data_written")
     manifest = {
@@ -117,9 +131,38 @@ def write_release_folder(
         "removed_by_reason": dict(removals.iter_rows()),
         "files": describe_files(folder),
     }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    croissant = build_croissant(spec, folder, manifest, measurements)
+    _write_json(folder / "croissant.json", croissant)
+    manifest["files"] = describe_files(folder)
+    _write_json(folder / "manifest.json", manifest)
+    if identity.parent_path is not None and (identity.parent_path / "manifest.json").is_file():
+        # The diff reads both manifests, so it is written after the first one and listed in
+        # the final one.
+        diff = diff_releases(identity.parent_path, folder)
+        _write_json(folder / "diff.json", diff)
+        (folder / "CHANGELOG.md").write_text(render_changelog(diff), encoding="utf-8")
+        manifest["files"] = describe_files(folder, exclude=("manifest.json",))
+        _write_json(folder / "manifest.json", manifest)
     _fsync_tree(folder)
     return count_records
+
+
+def _write_json(path: Path, document: dict) -> None:
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _published_query(table: str, removals: pl.DataFrame, small_cell_size: int) -> str:
+    """Return the query that publishes `table`.
+
+    The shares before withdrawals are left out of `coverage_by_stage` when fewer records than
+    the small-cell size left for consent reasons, because the difference would describe the
+    people who withdrew.
+    """
+    if table == "coverage_by_stage":
+        withdrawn = removals.filter(pl.col("reason").is_in(CONSENT_REASONS))["count_records"].sum()
+        if 0 < withdrawn < small_cell_size:
+            return "select * from coverage_by_stage where stage = 'released'"
+    return f"select * from {table}"
 
 
 def write_data(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec, folder: Path) -> None:

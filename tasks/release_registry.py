@@ -208,6 +208,7 @@ def recover_releases(
     latest = latest_release(connection)
     if latest is not None:
         update_latest_link(releases_dir, latest.version)
+        write_releases_index(connection, releases_dir)
     for repair in repairs:
         logger.warning("recovered after an interrupted publish: %s", repair)
     return repairs
@@ -275,3 +276,12 @@ def list_releases(connection: duckdb.DuckDBPyConnection) -> list[dict]:
         "path",
     )
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def write_releases_index(connection: duckdb.DuckDBPyConnection, releases_dir: Path) -> None:
+    """Rewrite `releases/index.html`, listing every release, in one rename."""
+    from tasks.dataset_card import render_releases_index
+
+    staged = releases_dir / f".index-{os.getpid()}.html"
+    staged.write_text(render_releases_index(list_releases(connection)), encoding="utf-8")
+    staged.replace(releases_dir / "index.html")

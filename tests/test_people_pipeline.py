@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from PIL import ExifTags, Image
@@ -247,7 +248,11 @@ def test_unknown_category_holds_back_image(prefect_server, collection, tmp_path)
     assert batch.rows_read == batch.rows_loaded + batch.rows_quarantined
     assert batch.rows_quarantined == 2
     assert "img02" not in released(report, "records")["image_id"].to_list()
-    stages = pl.read_parquet(report.release.path / "measurements" / "coverage_by_stage.parquet")
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
+        stages = connection.sql("select * from coverage_by_stage").pl()
+    published = pl.read_parquet(report.release.path / "measurements" / "coverage_by_stage.parquet")
+    # One person withdrew, fewer than the small-cell size: only released shares are published.
+    assert published["stage"].unique().to_list() == ["released"]
     read_total = stages.filter((pl.col("stage") == "read") & (pl.col("attribute") == "age_group"))
     loaded_total = stages.filter(
         (pl.col("stage") == "loaded") & (pl.col("attribute") == "age_group")

@@ -90,6 +90,9 @@ def test_release_folder_holds_every_output(adult_run):
     assert report.release.count_records == 48_842
     assert (folder / "data" / "records.parquet").is_file()
     assert (folder / "datasheet.md").is_file()
+    assert (folder / "datasheet.html").is_file()
+    assert (folder / "croissant.json").is_file()
+    assert (folder / "README.md").read_text().startswith("---\n")
     assert sorted(p.name for p in (folder / "validation").iterdir()) == [
         "adult_coverage.json",
         "adult_diversity.json",
@@ -147,7 +150,12 @@ def test_rerun_publishes_nothing_new(adult_run, adult_spec):
     assert all(batch.already_ingested for batch in again.batches)
     assert again.release.is_new is False
     assert again.release.version == "1.0.0"
-    assert sorted(p.name for p in releases.iterdir()) == [".publish.lock", "1.0.0", "latest"]
+    assert sorted(p.name for p in releases.iterdir()) == [
+        ".publish.lock",
+        "1.0.0",
+        "index.html",
+        "latest",
+    ]
     assert (releases / "latest").resolve() == releases / "1.0.0"
 
 
