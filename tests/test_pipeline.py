@@ -6,10 +6,14 @@ import csv
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
@@ -167,3 +171,29 @@ def test_existing_version_is_not_overwritten(adult_run, adult_spec):
         release(str(adult_spec), str(warehouse), str(releases), "1.0.0")
     assert datasheet.read_bytes() == before
     assert not list(releases.glob(".building-*"))
+
+
+def test_release_loads_in_common_tools(adult_run):
+    report, _, _ = adult_run
+    path = report.release.path / "data" / "records.parquet"
+    with duckdb.connect() as connection:
+        duckdb_rows = connection.execute("select count(*) from read_parquet(?)", [str(path)])
+        assert duckdb_rows.fetchall() == [(48_842,)]
+    assert pl.read_parquet(path).height == 48_842
+    frame = pd.read_parquet(path)
+    assert len(frame) == 48_842
+    assert frame["sex"].value_counts().to_dict() == {"Male": 32_650, "Female": 16_192}
+
+
+def test_published_croissant_validates(adult_run):
+    report, _, _ = adult_run
+    mlcroissant = Path(sys.executable).parent / "mlcroissant"
+    result = subprocess.run(
+        [str(mlcroissant), "validate", "--jsonld", str(report.release.path / "croissant.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "error" not in (result.stdout + result.stderr).lower()
