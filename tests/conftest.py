@@ -132,3 +132,24 @@ def prefect_server():
 
     with prefect_test_harness():
         yield
+
+
+# Releases the tests published on real data, printed at the end of the run so the test
+# command also says where a release is and what each gate decided.
+PUBLISHED_RELEASES: list = []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for report in PUBLISHED_RELEASES:
+        gates = report.gates
+        terminalreporter.write_line(
+            f"release {report.release.version} of the bundled collection: {report.release.path} "
+            f"({report.release.count_records:,} records)"
+        )
+        terminalreporter.write_line(
+            f"  gates {gates.outcome}: {sum(r.is_success for r in gates.results)} passed, "
+            f"blocking failures: {len(gates.blocking_failures)}, warnings: {len(gates.warnings)}"
+        )
+        for result in gates.results:
+            outcome = "pass" if result.is_success else result.severity
+            terminalreporter.write_line(f"  {outcome:<8} {result.summary}")

@@ -21,6 +21,7 @@ from flows.pipeline import run
 from flows.release import release
 from tasks.datasheet_questions import SECTIONS
 from tasks.errors import ReleaseError
+from tests.conftest import PUBLISHED_RELEASES
 
 ADULT_DIR = Path(__file__).resolve().parent.parent / "examples" / "adult"
 SEX_COLUMN, RACE_COLUMN = 9, 8
@@ -50,6 +51,7 @@ def adult_run(prefect_server, tmp_path_factory, adult_spec):
     warehouse = folder / "warehouse" / "adult.duckdb"
     releases = folder / "releases"
     report = run(str(adult_spec), str(warehouse), str(releases))
+    PUBLISHED_RELEASES.append(report)
     return report, warehouse, releases
 
 
