@@ -14,10 +14,15 @@ from PIL import ExifTags, Image
 from flows.pipeline import run
 from flows.withdraw import withdraw
 from tasks.consent import releases_containing
-from tasks.errors import GateBlockedError
+from tasks.errors import GateBlockedError, WarehouseError
 from tasks.spec import load_spec
 from tests.conftest import FACES_DIR
-from tests.fhibe_fixture import build_fhibe_collection, empty_image_file, set_appearance_cell
+from tests.fhibe_fixture import (
+    build_fhibe_collection,
+    empty_image_file,
+    set_appearance_cell,
+    write_malformed_json,
+)
 from tests.fhibe_spec import PEOPLE_SUITES, write_fhibe_spec
 
 GPS_IMAGE = "data/raw/fhibe_downsampled/s01/img01/main_img01.png"
@@ -259,3 +264,43 @@ def test_unknown_category_holds_back_image(prefect_server, collection, tmp_path)
     )
     assert read_total["count_members"].sum() == 12
     assert loaded_total["count_members"].sum() == 10
+
+
+def test_malformed_json_quarantines_image(prefect_server, collection, tmp_path):
+    root, write_spec = collection
+    write_malformed_json(root, "img09")
+
+    report = run_collection(write_spec(), tmp_path)
+
+    batch = report.batches[0]
+    assert batch.rows_read == batch.rows_loaded + batch.rows_quarantined
+    assert batch.rows_quarantined == 1
+    assert "img09" not in released(report, "records")["image_id"].to_list()
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
+        codes = connection.execute(
+            "select reason_codes from quarantine where source_line is null"
+        ).fetchall()
+    assert codes == [(["malformed_json"],)]
+
+
+def test_repeated_withdrawal_is_counted(prefect_server, collection, tmp_path):
+    _, write_spec = collection
+    spec_path = write_spec()
+    run_collection(spec_path, tmp_path)
+    warehouse = str(tmp_path / "w.duckdb")
+
+    first = withdraw(str(spec_path), ["s02"], warehouse=warehouse)
+    again = withdraw(str(spec_path), ["s02"], warehouse=warehouse)
+
+    assert first.count_recorded == 1
+    assert again.count_recorded == 0
+    assert again.count_already_withdrawn == 1
+
+
+def test_unknown_subject_trace_raises(prefect_server, collection, tmp_path):
+    _, write_spec = collection
+    spec_path = write_spec()
+    run_collection(spec_path, tmp_path)
+
+    with pytest.raises(WarehouseError, match="subject id 'nobody' not found"):
+        releases_containing(load_spec(spec_path), tmp_path / "w.duckdb", "nobody")
