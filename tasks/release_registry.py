@@ -50,7 +50,7 @@ class LatestRelease:
 
 @dataclass(frozen=True)
 class ReleaseChange:
-    """How the next release's records differ from the latest release's."""
+    """The difference between the next release's records and the latest release's."""
 
     count_added: int
     count_removed: int
