@@ -12,6 +12,7 @@ from datetime import datetime
 import polars as pl
 
 from tasks import markdown as md
+from tasks.datasheet_associations import associations_summary
 from tasks.datasheet_people import consent_summary, crowdwork, filter_impact, privacy_summary
 from tasks.datasheet_questions import SECTIONS
 from tasks.gates import GateReport
@@ -136,6 +137,7 @@ def _composition(inputs: DatasheetInputs) -> list[str]:
     lines += _intersections(inputs)
     lines += _diversity(inputs)
     lines += _missingness(inputs)
+    lines += associations_summary(inputs.measurements)
     lines += privacy_summary(spec, inputs.measurements)
     lines += _gate_outcomes(inputs)
     return lines

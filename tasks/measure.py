@@ -26,6 +26,9 @@ MEASUREMENT_TABLES = (
     "quarantine_by_reason",
     "coverage_by_stage",
     "privacy_findings",
+    "associations",
+    "association_cells",
+    "balancing_weights",
 )
 # Measured only for collections of photos, which have images, consent and annotators.
 IMAGE_MEASUREMENT_TABLES = (
@@ -87,6 +90,12 @@ def run_measurement(
         "required_scopes": list(consent.required_scopes) if consent else [],
         "default_age_of_majority": consent.default_age_of_majority if consent else None,
         "min_pay_ratio": spec.policies.process.min_pay_ratio,
+        "max_association_categories": spec.max_association_categories,
+        "derived_fields": [
+            {"field": f.name, "derived_from": f.derived_from} for f in spec.fields if f.derived_from
+        ],
+        # The 97.5th percentile of the standard normal, for 95% Wilson intervals.
+        "z": 1.959964,
     }
     parameters = {name: value for name, value in available.items() if f"${name}" in query}
     connection.execute(f"create or replace table {table} as {query}", parameters)

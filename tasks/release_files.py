@@ -37,6 +37,8 @@ PUBLISHED_MEASUREMENTS = (
     "coverage_by_stage",
     "privacy_findings",
     "crowdwork_summary",
+    "associations",
+    "association_cells",
 )
 # Image columns a user needs; the source hash and EXIF findings stay in the warehouse.
 RELEASED_IMAGE_COLUMNS = (
@@ -175,6 +177,11 @@ def write_data(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec, fold
         "select c.* from release_candidates c join batches b using (batch_id) "
         "order by b.ingested_at, b.source_file, c.source_line",
         folder / "data" / "records.parquet",
+    )
+    _copy_to_parquet(
+        connection,
+        "select * from balancing_weights order by attribute, field, category, value",
+        folder / "data" / "balancing_weights.parquet",
     )
     if not spec.source.has_images:
         return

@@ -103,6 +103,7 @@ class CollectionSpec:
     intersections: tuple[tuple[str, ...], ...]
     dimensions: tuple[Dimension, ...]
     small_cell_size: int
+    max_association_categories: int
     suites: tuple[Path, ...]
     datasheet: dict[str, dict[str, str]]
     policies: PeoplePolicies = field(default_factory=PeoplePolicies)
@@ -222,7 +223,14 @@ def load_spec(path: Path | str) -> CollectionSpec:
     fields = _read_fields(reader, top.get("fields"), source)
     intersections = _read_intersections(reader, top.get("intersections", []), fields)
     dimensions = _read_dimensions(reader, top.get("dimensions"), fields)
-    measurement = reader.mapping(top.get("measurement", {}), "measurement", ("small_cell_size",))
+    measurement = reader.mapping(
+        top.get("measurement", {}), "measurement", ("small_cell_size", "max_association_categories")
+    )
+    max_association_categories = reader.integer(
+        measurement.get("max_association_categories", 50), "measurement.max_association_categories"
+    )
+    if max_association_categories < 2:
+        raise reader.fail("measurement.max_association_categories", "must be at least 2")
     small_cell_size = reader.integer(
         measurement.get("small_cell_size", 30), "measurement.small_cell_size"
     )
@@ -247,6 +255,7 @@ def load_spec(path: Path | str) -> CollectionSpec:
         intersections=intersections,
         dimensions=dimensions,
         small_cell_size=small_cell_size,
+        max_association_categories=max_association_categories,
         suites=suites,
         datasheet=datasheet,
         policies=read_policies(reader, top, source.has_images),

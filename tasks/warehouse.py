@@ -24,6 +24,7 @@ SCHEMA_TABLES = (
     "annotations",
     "annotators",
     "consent_events",
+    "alerts",
 )
 COLUMN_TYPES = {
     "category": "VARCHAR",

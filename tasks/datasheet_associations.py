@@ -1,0 +1,86 @@
+"""Datasheet part on associations between demographic attributes and labels or context."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tasks import markdown as md
+
+MAX_PAIRS_SHOWN = 15
+MAX_CELLS_SHOWN = 15
+
+
+def associations_summary(measurements: dict[str, pl.DataFrame]) -> list[str]:
+    """Return the ranked association table, the strongest cells and the balancing weights."""
+    pairs = measurements.get("associations")
+    cells = measurements.get("association_cells")
+    if pairs is None or cells is None or pairs.height == 0:
+        return []
+    ranked = pairs.filter(pl.col("cramers_v_corrected").is_not_null()).sort(
+        "cramers_v_corrected", descending=True
+    )
+    lines = [
+        "",
+        "### Associations with labels and context",
+        "",
+        "How strongly each demographic attribute goes with each label or context field, over "
+        "the records where both are known: bias-corrected Cramér's V (0 none, 1 complete) and "
+        "mutual information normalised by the mean of the two entropies. A model trained on a "
+        "strongly associated pair can learn the attribute as a shortcut.",
+        "",
+        md.table(
+            ["attribute", "field", "records", "Cramér's V", "normalised MI"],
+            [
+                (
+                    r["attribute"],
+                    r["field"],
+                    md.count(r["count_records"]),
+                    md.number(r["cramers_v_corrected"]),
+                    md.number(r["normalised_mutual_information"]),
+                )
+                for r in ranked.head(MAX_PAIRS_SHOWN).iter_rows(named=True)
+            ],
+        ),
+    ]
+    strongest = (
+        cells.filter(pl.col("count_cell") > 0).sort("association_rank").head(MAX_CELLS_SHOWN)
+    )
+    lines += [
+        "",
+        "The cells that carry the strongest associations: the share of a group with a value, "
+        "its 95% Wilson interval, the share in all records, and the lift (the ratio of the two).",
+        "",
+        md.table(
+            [
+                "attribute",
+                "group",
+                "field",
+                "value",
+                "records",
+                "share in group",
+                "95% interval",
+                "overall",
+                "lift",
+            ],
+            [
+                (
+                    r["attribute"],
+                    r["category"],
+                    r["field"],
+                    r["value"],
+                    md.count(r["count_cell"]),
+                    md.percent(r["share_in_category"]),
+                    f"{md.percent(r['share_in_category_lower'])} to "
+                    f"{md.percent(r['share_in_category_upper'])}",
+                    md.percent(r["share_overall"]),
+                    md.number(r["lift"], 2),
+                )
+                for r in strongest.iter_rows(named=True)
+            ],
+        ),
+        "",
+        "`data/balancing_weights.parquet` gives every (group, value) cell of each pair a weight "
+        "of n / (non-empty cells × records in the cell), so that each cell carries equal total "
+        "weight; a model builder can use it to weaken the associations above.",
+    ]
+    return lines
