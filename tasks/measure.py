@@ -56,7 +56,7 @@ def measure_collection(spec: CollectionSpec, warehouse: Path) -> dict[str, int]:
         count_records = fetch_value(connection, "select count(*) from records")
         if count_records == 0:
             raise WarehouseError(
-                f"warehouse {warehouse} holds no records of `{spec.name}`; run "
+                f"warehouse {warehouse} contains no records of `{spec.name}`; run "
                 "`faircurate ingest` with the same --warehouse first"
             )
         write_spec_tables(connection, spec)

@@ -49,7 +49,7 @@ RELEASED_IMAGE_COLUMNS = (
 
 @dataclass(frozen=True)
 class ReleaseIdentity:
-    """What names a release and ties it to its parent, spec, records and schema."""
+    """The name of a release and its links to its parent, spec, records and schema."""
 
     version: str
     parent_version: str | None
