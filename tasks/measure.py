@@ -105,8 +105,8 @@ def write_image_duplicates(connection: duckdb.DuckDBPyConnection, spec: Collecti
     """Build `image_duplicates`: pairs of current images that are exact or near duplicates.
 
     Near duplicates compare perceptual hashes (dHash), which SQL cannot do, so this table is
-    built in Python from the `images` table. `is_released` says whether both images of the pair
-    are in the next release (exact copies after the first never are).
+    built in Python from the `images` table. `is_released` is true when both images of the
+    pair are in the next release (exact copies after the first never are).
     """
     images = connection.sql(
         "select i.image_id, i.primary_subject_id as subject_id, i.sha256, i.dhash from images i "
