@@ -17,7 +17,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.adapters.delimited import RawBatch
-from tasks.adapters.fhibe import normalise_country_key, read_fhibe
+from tasks.adapters.fhibe import METADATA_CSV, normalise_country_key, read_fhibe
 from tasks.adapters.image_folder import read_image_folder
 from tasks.errors import InputFileError
 from tasks.load import BatchReport
@@ -135,7 +135,7 @@ def _read_source(spec: CollectionSpec):
 def _metadata_name(spec: CollectionSpec, source) -> str:
     if spec.source.format == "image_folder":
         return spec.source.metadata.name
-    return "data/processed/fhibe_downsampled/fhibe_downsampled.csv"
+    return METADATA_CSV
 
 
 def _adapter_rows_quarantined(source, metadata_name: str) -> int:
