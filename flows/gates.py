@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from tasks.artifacts import record_gate_artifacts
 from tasks.gates import GateReport, evaluate_gates
 from tasks.measure import measure_collection
 from tasks.spec import read_collection_spec
@@ -21,4 +22,6 @@ def check_gates(spec_path: str, warehouse: str | None = None) -> GateReport:
     warehouse_path = resolve_warehouse(spec, warehouse)
 
     measure_collection(spec, warehouse_path)
-    return evaluate_gates(spec, warehouse_path)
+    gates = evaluate_gates(spec, warehouse_path)
+    record_gate_artifacts(spec, [], gates)
+    return gates

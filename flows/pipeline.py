@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from prefect import flow
 
 from flows.steps import ingest_every_batch
+from tasks.artifacts import record_gate_artifacts
 from tasks.gates import GateReport, evaluate_gates
 from tasks.load import BatchReport
 from tasks.measure import measure_collection
@@ -44,6 +45,7 @@ def run(
 
     measure_collection(spec, warehouse_path)
     gates = evaluate_gates(spec, warehouse_path)
+    record_gate_artifacts(spec, batches, gates)
 
     published = publish_release(spec, warehouse_path, releases_dir, gates, version, bump)
     return RunReport(batches=batches, gates=gates, release=published)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.pipeline import RunReport
+from tasks.artifacts import record_gate_artifacts
 from tasks.gates import evaluate_gates
 from tasks.measure import measure_collection
 from tasks.release import publish_release
@@ -30,6 +31,7 @@ def release(
 
     measure_collection(spec, warehouse_path)
     gates = evaluate_gates(spec, warehouse_path)
+    record_gate_artifacts(spec, [], gates)
 
     published = publish_release(spec, warehouse_path, releases_dir, gates, version, bump)
     return RunReport(batches=[], gates=gates, release=published)

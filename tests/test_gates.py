@@ -98,3 +98,29 @@ def test_validation_results_saved_as_gx_json(prefect_server, make_collection, tm
         "critical",
         "warning",
     ]
+
+
+def test_run_leaves_prefect_artifacts(prefect_server, make_collection, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    spec_path = make_collection(suite=BLOCKING_SUITE)
+    with pytest.raises(GateBlockedError):
+        run(str(spec_path), str(tmp_path / "w.duckdb"), str(tmp_path / "releases"))
+
+    keys = ["small-run-summary", "small-gate-results"]
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
+    latest = {}
+    for artifact in sorted(artifacts, key=lambda a: a.created):
+        latest[artifact.key] = artifact
+    assert set(latest) == set(keys)
+    summary = latest["small-run-summary"].data
+    assert "gates blocked" in summary
+    assert "A (observed" not in summary
+    assert "B (observed 1)" in summary
+    table = json.loads(latest["small-gate-results"].data)
+    assert [row["outcome"] for row in table] == ["failed", "failed"]
+    assert table[0]["severity"] == "blocking"

@@ -1,0 +1,73 @@
+"""Prefect artifacts for the people who watch the pipeline: a Markdown summary of each run and
+a table of its gate results, under keys that stay the same from run to run."""
+
+from __future__ import annotations
+
+import re
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks import markdown as md
+from tasks.gates import GateReport
+from tasks.load import BatchReport
+from tasks.spec import CollectionSpec
+
+
+def artifact_key(spec: CollectionSpec, suffix: str) -> str:
+    """Return a Prefect artifact key (lower-case letters, digits and dashes) for the collection."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"{spec.name}-{suffix}".lower())
+
+
+@task(name="record_gate_artifacts", cache_policy=NO_CACHE)
+def record_gate_artifacts(
+    spec: CollectionSpec, batches: list[BatchReport], gates: GateReport
+) -> None:
+    """Create the run's Markdown summary and its table of gate results."""
+    lines = [
+        f"# {spec.about['title']}: gates {gates.outcome}",
+        "",
+        f"Gate run `{gates.gate_run_id}`: {len(gates.blocking_failures)} blocking failures, "
+        f"{len(gates.warnings)} warnings, {sum(r.is_success for r in gates.results)} passed.",
+    ]
+    if batches:
+        lines += [
+            "",
+            md.table(
+                ["source file", "rows read", "loaded", "quarantined", "note"],
+                [
+                    (
+                        b.source_file,
+                        md.count(b.rows_read),
+                        md.count(b.rows_loaded),
+                        md.count(b.rows_quarantined),
+                        "already ingested" if b.already_ingested else "",
+                    )
+                    for b in batches
+                ],
+            ),
+        ]
+    failed = [r for r in gates.results if not r.is_success]
+    if failed:
+        lines += ["", "## Failed expectations", ""]
+        lines += [f"- **{r.severity}**: {r.summary}" for r in failed]
+    create_markdown_artifact(
+        key=artifact_key(spec, "run-summary"),
+        markdown="\n".join(lines),
+        description=f"Batches and gate outcome of the latest run of `{spec.name}`",
+    )
+    create_table_artifact(
+        key=artifact_key(spec, "gate-results"),
+        table=[
+            {
+                "suite": r.suite,
+                "expectation": r.expectation_type,
+                "severity": r.severity,
+                "outcome": "passed" if r.is_success else "failed",
+                "summary": r.summary,
+            }
+            for r in gates.results
+        ],
+        description=f"Every expectation of the latest gate run of `{spec.name}`",
+    )
