@@ -18,7 +18,7 @@ from tasks.warehouse import resolve_warehouse
 
 @dataclass(frozen=True)
 class RunReport:
-    """What a run did: the batches it ingested, the gate outcome and the release."""
+    """The result of a run: the batches it ingested, the gate outcome and the release."""
 
     batches: list[BatchReport]
     gates: GateReport

@@ -21,7 +21,7 @@ def withdraw(
     """Append a withdrawal event for each subject.
 
     Steps: read the spec; record the withdrawals. The next release leaves out every appearance,
-    image and annotation of these people; the report says which releases contained them.
+    image and annotation of these people; the report lists the releases that contained them.
     """
     spec = read_collection_spec(spec_path)
     warehouse_path = resolve_warehouse(spec, warehouse)

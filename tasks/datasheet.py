@@ -128,7 +128,7 @@ def _composition(inputs: DatasheetInputs) -> list[str]:
                         md.percent(r["target_share"])
                         if r["target_share"] is not None
                         else "not set",
-                        "empty" if r["is_empty"] else ("small" if r["is_small"] else ""),
+                        _size_flag(r),
                     )
                     for r in rows.iter_rows(named=True)
                 ],
@@ -141,6 +141,14 @@ def _composition(inputs: DatasheetInputs) -> list[str]:
     lines += privacy_summary(spec, inputs.measurements)
     lines += _gate_outcomes(inputs)
     return lines
+
+
+def _size_flag(row: dict) -> str:
+    if row["is_empty"]:
+        return "empty"
+    if row["is_small"]:
+        return "small"
+    return ""
 
 
 def _intersections(inputs: DatasheetInputs) -> list[str]:

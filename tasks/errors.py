@@ -1,7 +1,7 @@
 """Exceptions that faircurate raises for problems a user can fix.
 
 Every class keeps the offending values as attributes, so the command line and the logs can
-show them, and its message says what failed, on which object, and what to do next.
+show them, and its message states what failed, on which object, and what to do next.
 """
 
 from __future__ import annotations

@@ -214,10 +214,10 @@ def _observed(item: dict, meta: dict, frame: pd.DataFrame) -> tuple[Any, str]:
     """Return the observed value and, for a failure, the failing groups as readable text.
 
     A stock expectation reports the failing rows by the suite's `index_columns`. Each group is
-    named by `group_columns` (by default the last index column: the category, cell or field)
-    and shown with the tested value and the suite's `detail_columns` (by default the record
-    count where the table has one), because a flag such as `is_small` alone does not say how
-    small. At most MAX_GROUPS_SHOWN groups are listed, then how many more failed.
+    named by `group_columns`, by default the last index column (the category, cell or field).
+    It is shown with the tested value and the suite's `detail_columns`, by default the record
+    count where the table has one, because a flag such as `is_small` alone does not tell how
+    small. At most MAX_GROUPS_SHOWN groups are listed, then the number of further failures.
     """
     exception = item.get("exception_info") or {}
     if exception.get("raised_exception"):

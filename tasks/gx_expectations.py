@@ -108,7 +108,7 @@ class ExpectGroupsToHaveMinCount(BatchExpectation):
 
 
 class ExpectGroupsToHaveMinShare(BatchExpectation):
-    """Every declared category of `attribute` holds at least `min_share` of known values."""
+    """Every declared category of `attribute` has at least `min_share` of the known values."""
 
     attribute: str
     min_share: float

@@ -26,7 +26,7 @@ from tasks.warehouse import (
 
 @dataclass(frozen=True)
 class BatchReport:
-    """What ingesting one source file did; `rows_read == rows_loaded + rows_quarantined`."""
+    """The counts of one ingested source file; `rows_read == rows_loaded + rows_quarantined`."""
 
     batch_id: str
     source_file: str
@@ -129,7 +129,7 @@ def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchRepo
 def _quarantine_known_ids(
     connection: duckdb.DuckDBPyConnection, source_file: str, normalised: NormalisedBatch
 ) -> NormalisedBatch:
-    """Move rows whose id a current batch of another file holds from `loaded` to `quarantined`."""
+    """Move rows whose id is in a current batch of another file from `loaded` to `quarantined`."""
     ids = normalised.loaded.select("record_id")
     connection.register("incoming_ids", ids)
     try:

@@ -182,6 +182,7 @@ def _normalise(
             pl.lit(len(checkable.columns)).cast(pl.UInt32).alias("field_count")
         ),
         lines_skipped={},
+        source_file=metadata_name,
     )
     normalised = normalise_batch(spec, raw, carried_columns=APPEARANCE_KEYS)
 
@@ -210,9 +211,7 @@ def _normalise(
     )
     quarantined = pl.concat(
         [
-            normalised.quarantined.with_columns(
-                pl.col("source_line").cast(pl.Int64), pl.lit(metadata_name).alias("source_file")
-            ),
+            normalised.quarantined.with_columns(pl.col("source_line").cast(pl.Int64)),
             media_rejects,
             companions,
         ],

@@ -19,7 +19,7 @@ def stage_logger() -> logging.Logger | logging.LoggerAdapter:
 
 
 class _HideUserErrorTracebacks(logging.Filter):
-    """Drop the traceback from log records of FaircurateError: the message says it all."""
+    """Drop the traceback from log records of FaircurateError, whose message is complete."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], FaircurateError):
@@ -31,8 +31,9 @@ class _HideUserErrorTracebacks(logging.Filter):
 def hide_user_error_tracebacks() -> None:
     """Keep Prefect's handlers from printing tracebacks for errors a user can fix.
 
-    Prefect logs every exception a task or flow raises with its traceback; for a bad spec or a
-    blocked gate that buries the message, so the filter removes the traceback and keeps it.
+    Prefect logs every exception a task or flow raises with its traceback. For a bad spec or a
+    blocked gate the traceback buries the message, so the filter removes the traceback and
+    keeps the message.
     """
     quiet = _HideUserErrorTracebacks()
     for name in ("", "prefect"):

@@ -18,14 +18,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def describe_files(folder: Path, exclude: tuple[str, ...] = ()) -> list[dict]:
+def describe_files(
+    folder: Path, exclude: tuple[str, ...] = (), known: list[dict] | None = None
+) -> list[dict]:
     """List every file under `folder` (sorted by path) with bytes, sha256 and, for Parquet, rows.
 
     `exclude` names paths relative to `folder` to leave out, such as the manifest itself.
+    Entries in `known` are reused for their paths, so files described before are not hashed
+    again.
     """
+    reused = {entry["path"]: entry for entry in known or []}
     entries = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.relative_to(folder).as_posix() in exclude:
+        relative = path.relative_to(folder).as_posix()
+        if relative in exclude:
+            continue
+        if relative in reused:
+            entries.append(reused[relative])
             continue
         entries.append(
             {

@@ -1,8 +1,8 @@
 """Normalise raw string columns to the spec's types and categories, and find rows to quarantine.
 
 All checks are Polars expressions over the whole batch. Each failed check adds a reason code
-(`unknown_category:sex`) and a message that names the field and the value; a row with at least
-one reason goes to quarantine, every other row is loaded.
+(`unknown_category:sex`) and a message that names the field and the value. A row with at least
+one reason goes to quarantine, and every other row is loaded.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def normalise_batch(
     )
     quarantined = checked.filter(~is_clean).select(
         pl.lit(batch.batch_id).alias("batch_id"),
-        pl.lit(batch.path.name).alias("source_file"),
+        pl.lit(batch.source_name).alias("source_file"),
         "source_line",
         "reason_codes",
         "reasons",
@@ -265,8 +265,8 @@ def _derived_value(
 def _grouped_list_value(field: FieldSpec, parent: pl.Expr) -> tuple[pl.Expr, list[_Check]]:
     """Map every selected value of a multi-select field to its group.
 
-    One group for all selections gives that group; selections in several groups give the
-    field's `multiple` label (or missing when it has none); unassigned values are ignored.
+    Selections that all fall in one group give that group. Selections in several groups give
+    the field's `multiple` label, or missing when it has none. Unassigned values are ignored.
     """
     assigned = parent.list.eval(pl.element().filter(~pl.element().is_in(list(field.unassigned))))
     groups = assigned.list.eval(
@@ -293,10 +293,10 @@ def _grouped_list_value(field: FieldSpec, parent: pl.Expr) -> tuple[pl.Expr, lis
 def _record_id(spec: CollectionSpec, batch: RawBatch) -> tuple[pl.Expr, list[_Check]]:
     if spec.source.id_column is None:
         # Without an id column a record is named by its file and content, so a corrected
-        # file keeps the ids of its unchanged lines; identical lines are numbered in order.
+        # file keeps the ids of its unchanged lines. Identical lines are numbered in order.
         occurrence = pl.col(CONTENT_DIGEST).cum_count().over(CONTENT_DIGEST)
         return (
-            pl.format("{}:{}-{}", pl.lit(batch.path.name), pl.col(CONTENT_DIGEST), occurrence),
+            pl.format("{}:{}-{}", pl.lit(batch.source_name), pl.col(CONTENT_DIGEST), occurrence),
             [],
         )
 

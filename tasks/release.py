@@ -40,7 +40,10 @@ __all__ = ["ReleaseReport", "check_version_format", "publish_release"]
 
 @dataclass(frozen=True)
 class ReleaseReport:
-    """Where the release is and what it holds; `is_new` is False when nothing had changed."""
+    """The outcome of a publish: the release's version, folder and record count.
+
+    `is_new` is False when nothing had changed and the latest release is returned instead.
+    """
 
     version: str
     path: Path
@@ -77,7 +80,7 @@ def publish_release(
         change = measure_change(connection, spec, latest)
         if version is None and bump is None and latest is not None and change.bump is None:
             logger.info(
-                "release %s already holds these records; nothing to publish", latest.version
+                "release %s already contains these records; nothing to publish", latest.version
             )
             return ReleaseReport(
                 latest.version, latest.path, latest.count_records, latest.gate_outcome, False
@@ -119,8 +122,8 @@ def _publish_folder(
 ) -> Path:
     """Build the folder aside, rename it into place, register it and move `latest` to it.
 
-    A crash before the rename leaves only a hidden building folder; a crash after it leaves a
-    whole release that the next publish registers (see recover_releases).
+    A crash before the rename leaves only a hidden building folder. A crash after it leaves a
+    whole release, which the next publish registers in recover_releases.
     """
     building = releases_dir / f"{BUILDING_PREFIX}{identity.version}-{secrets.token_hex(4)}"
     target = (releases_dir / identity.version).resolve()

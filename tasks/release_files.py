@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from tasks.croissant import build_croissant
 from tasks.dataset_card import render_dataset_card
@@ -89,9 +90,8 @@ def write_release_folder(
     count_records = int(fetch_value(connection, "select count(*) from release_candidates"))
 
     data_files = [
-        (entry["path"], entry["rows"])
-        for entry in describe_files(folder)
-        if entry["rows"] is not None
+        (path.relative_to(folder).as_posix(), pq.read_metadata(path).num_rows)
+        for path in sorted(folder.rglob("*.parquet"))
     ]
     inputs = DatasheetInputs(
         spec=spec,
@@ -135,7 +135,7 @@ def write_release_folder(
     }
     croissant = build_croissant(spec, folder, manifest, measurements)
     _write_json(folder / "croissant.json", croissant)
-    manifest["files"] = describe_files(folder)
+    manifest["files"] = describe_files(folder, known=manifest["files"])
     _write_json(folder / "manifest.json", manifest)
     if identity.parent_path is not None and (identity.parent_path / "manifest.json").is_file():
         # The diff reads both manifests, so it is written after the first one and listed in
@@ -143,7 +143,9 @@ def write_release_folder(
         diff = diff_releases(identity.parent_path, folder)
         _write_json(folder / "diff.json", diff)
         (folder / "CHANGELOG.md").write_text(render_changelog(diff), encoding="utf-8")
-        manifest["files"] = describe_files(folder, exclude=("manifest.json",))
+        manifest["files"] = describe_files(
+            folder, exclude=("manifest.json",), known=manifest["files"]
+        )
         _write_json(folder / "manifest.json", manifest)
     _fsync_tree(folder)
     return count_records

@@ -109,11 +109,11 @@ def warehouse_collection(connection: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def check_collection(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec) -> None:
-    """Raise if the warehouse already holds a different collection than the spec's."""
+    """Raise WarehouseError if the warehouse contains another collection than the spec's."""
     stored = warehouse_collection(connection)
     if stored is not None and stored != spec.name:
         raise WarehouseError(
-            f"the warehouse holds collection `{stored}`, not `{spec.name}`; pass the "
+            f"the warehouse contains collection `{stored}`, not `{spec.name}`; pass the "
             f"--warehouse of `{spec.name}` or a new path"
         )
 

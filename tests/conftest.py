@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# Telemetry off for the test process and every command it starts, which inherit os.environ.
+OFFLINE_ENV = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+for _name, _value in OFFLINE_ENV.items():
+    os.environ.setdefault(_name, _value)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ADULT_SPEC = PROJECT_ROOT / "examples" / "adult" / "collection.yaml"
+FAIRCURATE = Path(sys.executable).parent / "faircurate"
 # Real photos (public-domain portraits and LFW face crops) with their provenance, kept beside
 # the checkout and never copied into it: the LFW crops may not be republished.
 FACES_DIR = PROJECT_ROOT.parent / "shared" / "real-data" / "faces"
@@ -134,8 +141,8 @@ def prefect_server():
         yield
 
 
-# Releases the tests published on real data, printed at the end of the run so the test
-# command also says where a release is and what each gate decided.
+# Releases the tests published on real data. They are printed at the end of the run, so the
+# test command also shows where a release is and what each gate decided.
 PUBLISHED_RELEASES: list = []
 
 

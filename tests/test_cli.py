@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import SMALL_SUITE
-
-FAIRCURATE = Path(sys.executable).parent / "faircurate"
-OFFLINE = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-}
+from tests.conftest import FAIRCURATE, OFFLINE_ENV, SMALL_SUITE
 
 
 def faircurate(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(FAIRCURATE), *arguments],
         cwd=cwd,
-        env={**os.environ, **OFFLINE},
+        env={**os.environ, **OFFLINE_ENV},
         capture_output=True,
         text=True,
         timeout=300,

@@ -27,9 +27,9 @@ ARTIFACTS_DIR = PROJECT_ROOT / "build" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags that turn off Chromium's own background requests (component updates, sync, QUIC).
 # Debian's chromium 156 still looks up Google's update and sign-in hosts with only those, so
-# the host resolver rule answers every name "not found" locally; a net log of a run with all
-# these flags shows no DNS query and no connection (only a UDP connect() that probes IPv6
-# routing and sends nothing).
+# the host resolver rule resolves every name to "not found" locally. A net log of a run with
+# all these flags showed no DNS query and no connection, only a UDP connect() that probes IPv6
+# routing and sends nothing.
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",

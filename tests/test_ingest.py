@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -21,14 +20,8 @@ import pytest
 from tasks.errors import InputFileError
 from tasks.load import BatchReport, ingest_batch
 from tasks.spec import load_spec
-from tests.conftest import ADULT_SPEC, SMALL_ROWS, SMALL_SPEC
+from tests.conftest import ADULT_SPEC, FAIRCURATE, OFFLINE_ENV, SMALL_ROWS, SMALL_SPEC
 
-FAIRCURATE = Path(sys.executable).parent / "faircurate"
-NO_ANALYTICS_ENV = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-}
 TWO_FILE_SPEC = SMALL_SPEC.replace("files: [people.csv]", "files: [people.csv, more.csv]")
 
 
@@ -375,7 +368,7 @@ def run_faircurate(arguments: list[str], cwd: Path) -> subprocess.CompletedProce
     return subprocess.run(
         [str(FAIRCURATE), *arguments],
         cwd=cwd,
-        env={**os.environ, **NO_ANALYTICS_ENV},
+        env={**os.environ, **OFFLINE_ENV},
         capture_output=True,
         text=True,
         timeout=300,

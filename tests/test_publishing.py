@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,22 +17,16 @@ from tasks.errors import ReleaseError
 from tasks.failpoints import FAILPOINT_VARIABLE
 from tasks.manifest import sha256_file
 from tasks.release_registry import ReleaseChange, next_version, publish_lock
-
-FAIRCURATE = Path(sys.executable).parent / "faircurate"
-OFFLINE = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-}
+from tests.conftest import FAIRCURATE, OFFLINE_ENV
 
 
 def faircurate(*arguments: str, cwd: Path, failpoint: str | None = None):
     """Run the command in its own process group and kill what it leaves when it dies.
 
-    A process killed at a failpoint leaves its Prefect server child running, holding the
-    output pipes open; killing the group afterwards stops it, as the machine's crash would have.
+    A process killed at a failpoint leaves its Prefect server child running with the output
+    open. Killing the group afterwards stops that child, as a crash of the machine would.
     """
-    env = {**os.environ, **OFFLINE}
+    env = {**os.environ, **OFFLINE_ENV}
     if failpoint:
         env[FAILPOINT_VARIABLE] = failpoint
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:

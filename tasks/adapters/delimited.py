@@ -26,6 +26,12 @@ class RawBatch:
     columns: tuple[str, ...]
     rows: pl.DataFrame
     lines_skipped: dict[str, int]
+    source_file: str | None = None
+
+    @property
+    def source_name(self) -> str:
+        """The file name that quarantine rows record: `source_file`, else the path's name."""
+        return self.source_file or self.path.name
 
 
 def read_delimited(path: Path, source: SourceSpec) -> RawBatch:
