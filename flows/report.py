@@ -65,7 +65,7 @@ def print_release(release: ReleaseReport) -> None:
     else:
         records = plural(release.count_records, "record")
         print(
-            f"Release {release.version} already holds these {records}; "
+            f"Release {release.version} already contains these {records}; "
             f"nothing new was published ({release.path})"
         )
     print(f"  datasheet: {release.path / 'datasheet.md'}")
