@@ -24,6 +24,10 @@ COMMANDS = {
     "gates": "rebuild the measurement tables and run the gate suites (exit 1 when a gate blocks)",
     "release": "measure, gate and publish a release of what the warehouse holds",
     "run": "the whole job: ingest, measure, gate and publish a release",
+    "ingest-landing": "ingest and gate the new files of the landing folder once, as the "
+    "scheduled deployment does",
+    "serve": "serve the collection's deployments (scheduled ingestion, release, consent "
+    "updates) until stopped, with a local Prefect server unless PREFECT_API_URL is set",
     "withdraw": "record consent withdrawals; the next release leaves those people out",
     "subject-releases": "list the releases that contained a person (for a withdrawal request)",
     "releases": "list the published releases with their counts and gate outcomes",
@@ -72,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
                 choices=("major", "minor", "patch"),
                 help="publish the next version of this kind even when the rules would pick "
                 "another or nothing changed",
+            )
+            command.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="measure and gate, print the version that would be published, write nothing",
+            )
+        if name == "serve":
+            command.add_argument("--releases", default="releases", help=RELEASES_HELP)
+            command.add_argument(
+                "--port",
+                type=int,
+                default=4200,
+                help="port of the local Prefect server on 127.0.0.1 (default: 4200); unused "
+                "when PREFECT_API_URL is set",
             )
         if name == "withdraw":
             command.add_argument(
@@ -142,6 +160,10 @@ def _dispatch(arguments: argparse.Namespace) -> int:
                 f"release {arguments.version} already exists at {existing}; releases are never "
                 "overwritten. Pass a new --version"
             )
+    if arguments.command == "ingest-landing" and spec.landing is None:
+        from tasks.errors import SpecError
+
+        raise SpecError(spec.path, "landing", "missing; declare the landing folder to ingest from")
     if arguments.command == "check-spec":
         print(
             f"collection spec {arguments.spec} is valid: collection `{spec.name}`, "
@@ -187,6 +209,16 @@ def _dispatch(arguments: argparse.Namespace) -> int:
             withdraw(arguments.spec, subject_ids, arguments.on, arguments.warehouse)
         )
         return 0
+    if arguments.command == "ingest-landing":
+        from flows.landing import ingest_landing
+
+        landing = ingest_landing(arguments.spec, arguments.warehouse)
+        report.print_batches(landing.batches, arguments.warehouse, spec)
+        if landing.gates is not None:
+            report.print_gates(landing.gates)
+        return 0
+    if arguments.command == "serve":
+        return _serve(arguments, spec)
     if arguments.command == "gates":
         from flows.gates import check_gates
 
@@ -204,11 +236,38 @@ def _dispatch(arguments: argparse.Namespace) -> int:
 
     flow = run if arguments.command == "run" else release
     result = flow(
-        arguments.spec, arguments.warehouse, arguments.releases, arguments.version, arguments.bump
+        arguments.spec,
+        arguments.warehouse,
+        arguments.releases,
+        arguments.version,
+        arguments.bump,
+        arguments.dry_run,
     )
     report.print_batches(result.batches, arguments.warehouse, spec)
     report.print_gates(result.gates)
     report.print_release(result.release)
+    return 0
+
+
+def _serve(arguments: argparse.Namespace, spec) -> int:
+    import tempfile
+
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    from flows.serve import deployment_names, serve_collection
+    from tasks.local_server import local_prefect_server
+
+    names = ", ".join(deployment_names(spec))
+    if get_current_settings().api.url:
+        print(f"Serving {names} with the Prefect server at {get_current_settings().api.url}")
+        serve_collection(spec, arguments.warehouse, arguments.releases)
+        return 0
+    log_path = Path(tempfile.gettempdir()) / f"faircurate-prefect-server-{arguments.port}.log"
+    print(f"Starting a Prefect server on 127.0.0.1:{arguments.port} (output in {log_path})")
+    with local_prefect_server(arguments.port, log_path) as api_url:
+        print(f"Serving {names}; the Prefect UI is at {api_url.removesuffix('/api')}")
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            serve_collection(spec, arguments.warehouse, arguments.releases)
     return 0
 
 

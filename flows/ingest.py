@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.steps import ingest_every_batch
+from flows.steps import ingest_every_batch, raise_for_rejected
+from tasks.alerting import alert_curators
 from tasks.load import BatchReport
 from tasks.spec import read_collection_spec
 from tasks.warehouse import resolve_warehouse
@@ -12,12 +13,16 @@ from tasks.warehouse import resolve_warehouse
 
 @flow(name="ingest")
 def ingest(spec_path: str, warehouse: str | None = None) -> list[BatchReport]:
-    """Ingest a collection, one batch per source file.
+    """Ingest a collection, one batch per source file and per new file of its landing folder.
 
-    Steps: read the spec; for each source file, read, normalise, quarantine failing rows and
-    load the rest in one transaction. Returns the counts of every batch.
+    Steps: read the spec; for each file, read, normalise, quarantine failing rows and load the
+    rest in one transaction; alert on high quarantine rates and rejected files. Returns the
+    counts of every batch.
     """
     spec = read_collection_spec(spec_path)
     warehouse_path = resolve_warehouse(spec, warehouse)
 
-    return ingest_every_batch(spec, warehouse_path)
+    batches, rejected = ingest_every_batch(spec, warehouse_path)
+    alert_curators(spec, warehouse_path, batches=batches, rejected=rejected)
+    raise_for_rejected(rejected)
+    return batches

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from prefect import flow
 
-from flows.steps import ingest_every_batch
+from flows.steps import ingest_every_batch, raise_for_rejected
+from tasks.alerting import alert_curators
 from tasks.artifacts import record_gate_artifacts
 from tasks.gates import GateReport, evaluate_gates
 from tasks.load import BatchReport
@@ -32,20 +33,27 @@ def run(
     releases_dir: str = "releases",
     version: str | None = None,
     bump: str | None = None,
+    dry_run: bool = False,
 ) -> RunReport:
     """Ingest a collection, gate it and publish a release.
 
-    Steps: read the spec; ingest each source file as one batch; rebuild the measurement
-    tables; run the gates; publish the release unless a blocking expectation failed.
+    Steps: read the spec; ingest each source file and each new landed file as one batch;
+    rebuild the measurement tables; run the gates; alert curators; publish the release unless a
+    blocking expectation failed (a dry run only decides its version); alert on share drops and
+    withdrawals still waiting.
     """
     spec = read_collection_spec(spec_path)
     warehouse_path = resolve_warehouse(spec, warehouse)
 
-    batches = ingest_every_batch(spec, warehouse_path)
+    batches, rejected = ingest_every_batch(spec, warehouse_path)
+    alert_curators(spec, warehouse_path, batches=batches, rejected=rejected)
+    raise_for_rejected(rejected)
 
     measure_collection(spec, warehouse_path)
     gates = evaluate_gates(spec, warehouse_path)
     record_gate_artifacts(spec, batches, gates)
+    alert_curators(spec, warehouse_path, gates=gates)
 
-    published = publish_release(spec, warehouse_path, releases_dir, gates, version, bump)
+    published = publish_release(spec, warehouse_path, releases_dir, gates, version, bump, dry_run)
+    alert_curators(spec, warehouse_path, release=published)
     return RunReport(batches=batches, gates=gates, release=published)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.pipeline import RunReport
+from tasks.alerting import alert_curators
 from tasks.artifacts import record_gate_artifacts
 from tasks.gates import evaluate_gates
 from tasks.measure import measure_collection
@@ -20,11 +21,14 @@ def release(
     releases_dir: str = "releases",
     version: str | None = None,
     bump: str | None = None,
+    dry_run: bool = False,
 ) -> RunReport:
     """Publish a release of the records already in the warehouse.
 
-    Steps: read the spec; rebuild the measurement tables; run the gates; publish the release
-    folder unless a blocking expectation failed (then raise GateBlockedError).
+    Steps: read the spec; rebuild the measurement tables; run the gates; alert curators;
+    publish the release folder unless a blocking expectation failed (then raise
+    GateBlockedError), or in a dry run only decide its version; alert on share drops and
+    withdrawals still waiting.
     """
     spec = read_collection_spec(spec_path)
     warehouse_path = resolve_warehouse(spec, warehouse)
@@ -32,6 +36,8 @@ def release(
     measure_collection(spec, warehouse_path)
     gates = evaluate_gates(spec, warehouse_path)
     record_gate_artifacts(spec, [], gates)
+    alert_curators(spec, warehouse_path, gates=gates)
 
-    published = publish_release(spec, warehouse_path, releases_dir, gates, version, bump)
+    published = publish_release(spec, warehouse_path, releases_dir, gates, version, bump, dry_run)
+    alert_curators(spec, warehouse_path, release=published)
     return RunReport(batches=[], gates=gates, release=published)

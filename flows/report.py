@@ -58,6 +58,9 @@ def print_gates(gates: GateReport) -> None:
 
 
 def print_release(release: ReleaseReport) -> None:
+    if release.is_dry_run:
+        print_dry_run(release)
+        return
     if release.is_new:
         records = plural(release.count_records, "record")
         kind = f" ({release.bump} version)" if release.bump else ""
@@ -70,6 +73,25 @@ def print_release(release: ReleaseReport) -> None:
         )
     print(f"  datasheet: {release.path / 'datasheet.md'}")
     print(f"  manifest:  {release.path / 'manifest.json'}")
+
+
+def print_dry_run(release: ReleaseReport) -> None:
+    records = plural(release.count_records, "record")
+    if release.path.exists():
+        print(
+            f"Dry run: release {release.version} already contains these {records}; "
+            "nothing would be published"
+        )
+        return
+    change = (
+        f"{release.bump} version: {release.count_added:,} added and "
+        f"{release.count_removed:,} removed since the latest release"
+        if release.bump
+        else "the first release"
+    )
+    print(
+        f"Dry run: release {release.version} ({change}) would hold {records}; nothing was written"
+    )
 
 
 def print_withdrawals(withdrawals: WithdrawalReport) -> None:

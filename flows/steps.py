@@ -4,13 +4,51 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tasks.errors import InputFileError, LandingError
+from tasks.landing import RejectedFile, find_landed_files, record_landed_files
 from tasks.load import BatchReport, ingest_batch
 from tasks.load_images import ingest_image_collection
 from tasks.spec import CollectionSpec
 
 
-def ingest_every_batch(spec: CollectionSpec, warehouse: Path) -> list[BatchReport]:
-    """Ingest a table one batch (task) per source file, or a photo collection as one batch."""
+def ingest_every_batch(
+    spec: CollectionSpec, warehouse: Path
+) -> tuple[list[BatchReport], list[RejectedFile]]:
+    """Ingest a table one batch (task) per source file, then each new file of its landing
+    folder; a photo collection is one batch. Returns the batches and the rejected files."""
     if spec.source.has_images:
-        return [ingest_image_collection(spec, warehouse)]
-    return [ingest_batch(spec, path, warehouse) for path in spec.source.files]
+        return [ingest_image_collection(spec, warehouse)], []
+    batches = [ingest_batch(spec, path, warehouse) for path in spec.source.files]
+    landed, rejected = ingest_landed_files(spec, warehouse)
+    return batches + landed, rejected
+
+
+def ingest_landed_files(
+    spec: CollectionSpec, warehouse: Path
+) -> tuple[list[BatchReport], list[RejectedFile]]:
+    """Ingest each new file of the landing folder as one batch and record what became of it.
+
+    A file that cannot be read is recorded as rejected, so the same bytes are not tried again,
+    and the other files are still ingested.
+    """
+    batches: list[BatchReport] = []
+    rejected: list[RejectedFile] = []
+    outcomes = []
+    for landed in find_landed_files(spec, warehouse):
+        try:
+            batch = ingest_batch(spec, landed.path, warehouse)
+        except InputFileError as error:
+            rejected.append(RejectedFile(landed.path.name, landed.sha256, str(error)))
+            outcomes.append((landed, "rejected", None, str(error)))
+            continue
+        batches.append(batch)
+        status = "already_ingested" if batch.already_ingested else "ingested"
+        outcomes.append((landed, status, batch.batch_id, None))
+    record_landed_files(warehouse, outcomes)
+    return batches, rejected
+
+
+def raise_for_rejected(rejected: list[RejectedFile]) -> None:
+    """Fail the flow, after everything else was recorded, when a landed file was rejected."""
+    if rejected:
+        raise LandingError(rejected)

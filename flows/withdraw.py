@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from prefect import flow
 
-from tasks.consent import WithdrawalReport, record_withdrawals
+from tasks.alerting import alert_curators
+from tasks.consent import WithdrawalReport, read_withdrawals_file, record_withdrawals
 from tasks.spec import read_collection_spec
 from tasks.warehouse import resolve_warehouse
 
@@ -14,16 +16,23 @@ from tasks.warehouse import resolve_warehouse
 @flow(name="withdraw")
 def withdraw(
     spec_path: str,
-    subject_ids: list[str],
+    subject_ids: list[str] | None = None,
     withdrawn_on: date | None = None,
     warehouse: str | None = None,
+    withdrawals_file: str | None = None,
 ) -> WithdrawalReport:
-    """Append a withdrawal event for each subject.
+    """Append a withdrawal event for each subject given, by id or in a CSV withdrawals file.
 
-    Steps: read the spec; record the withdrawals. The next release leaves out every appearance,
-    image and annotation of these people; the report lists the releases that contained them.
+    Steps: read the spec; read the withdrawals file; record the withdrawals; alert curators that
+    they wait for a release. The next release leaves out every appearance, image and annotation
+    of these people; the report lists the releases that contained them.
     """
     spec = read_collection_spec(spec_path)
     warehouse_path = resolve_warehouse(spec, warehouse)
+    wanted = list(subject_ids or [])
+    if withdrawals_file:
+        wanted += read_withdrawals_file(Path(withdrawals_file))
 
-    return record_withdrawals(spec, warehouse_path, subject_ids, withdrawn_on or date.today())
+    report = record_withdrawals(spec, warehouse_path, wanted, withdrawn_on or date.today())
+    alert_curators(spec, warehouse_path)
+    return report

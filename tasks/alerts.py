@@ -23,6 +23,11 @@ from tasks.log import stage_logger
 from tasks.warehouse import fetch_value
 
 MASK = "***"
+# The channel recorded for an alert when the spec configures none: it is logged and kept.
+NO_CHANNEL = "none"
+STATUSES = ("sent", "suppressed", "failed", "recorded")
+# A channel of this form names a saved Prefect notification block, `prefect-block://TYPE/NAME`.
+PREFECT_BLOCK_SCHEME = "prefect-block://"
 
 # Query parameters whose name contains one of these words carry a credential, such as
 # `token=`, `apikey=`, `pass=` or the `sig=` of a Power Automate (Teams Workflows) URL.
@@ -46,8 +51,8 @@ NOTIFY_TYPES = {
 class Alert:
     """One message for curators, with a `key` that names its subject and is stable across runs.
 
-    `kind` is one of gate_failed, gate_warned, share_dropped, quarantine_rate or
-    withdrawal_pending, and `severity` is critical, warning or info.
+    `kind` is one of gate_failed, gate_warned, share_dropped, quarantine_rate,
+    batch_rejected or withdrawal_pending, and `severity` is critical, warning or info.
     """
 
     key: str
@@ -171,6 +176,20 @@ def alerts_for_quarantine_rate(
     ]
 
 
+def alerts_for_rejected_file(collection: str, file_name: str, sha256: str, error: str) -> Alert:
+    """Build the alert for a landed file that could not be read, with the reader's error."""
+    return Alert(
+        key=f"rejected:{sha256}",
+        kind="batch_rejected",
+        severity="critical",
+        title=f"{collection}: landed file {file_name} was rejected",
+        body=(
+            f"{error}\nNothing of this file was loaded. Put a corrected file in the landing "
+            "folder; its new content is picked up by the next run."
+        ),
+    )
+
+
 def alerts_for_pending_withdrawals(collection: str, count_pending: int) -> list[Alert]:
     """Build an alert when consent withdrawals wait for a release that leaves their records out.
 
@@ -274,22 +293,29 @@ def send_alerts(
     An alert whose key was sent on a channel within `suppress_for` is recorded as suppressed
     and not sent again there. A channel that is down, rejects the message or has an invalid
     URL is recorded as failed with the error and logged, and the other channels still get the
-    alert. Returns the recorded rows as dicts, in the order of the attempts.
+    alert. A channel `prefect-block://TYPE/NAME` sends through a saved Prefect notification
+    block, such as `slack-webhook/curators`. Without channels, each alert is logged and
+    recorded with channel `none` and status `recorded`, with the same suppression. Returns the
+    recorded rows as dicts, in the order of the attempts.
     """
     if suppress_for < timedelta(0):
         raise ValueError(f"suppress_for must be zero or positive; got {suppress_for}")
     logger = stage_logger()
     rows = []
     for alert in alerts:
-        for url in channels:
-            rows.append(_attempt(connection, alert, url, suppress_for, logger))
+        attempts = [
+            _attempt(connection, alert, url, suppress_for, logger)
+            for url in channels or [NO_CHANNEL]
+        ]
+        if any(attempt["status"] != "suppressed" for attempt in attempts):
+            logger.warning("alert: %s", alert.title)
+        rows += attempts
 
-    counts = {status: sum(r["status"] == status for r in rows) for status in ("sent", "failed")}
+    counts = {status: sum(r["status"] == status for r in rows) for status in STATUSES}
     logger.info(
-        "alerts: %d sent, %d suppressed, %d failed (%d alerts, %d channels)",
-        counts["sent"],
-        len(rows) - counts["sent"] - counts["failed"],
-        counts["failed"],
+        "alerts: %d sent, %d suppressed, %d failed, %d recorded without a channel "
+        "(%d alerts, %d channels)",
+        *counts.values(),
         len(alerts),
         len(channels),
     )
@@ -303,13 +329,14 @@ def _attempt(
     suppress_for: timedelta,
     logger: logging.Logger | logging.LoggerAdapter,
 ) -> dict:
-    channel, secrets = _split_secrets(url)
-    now = datetime.now(UTC)
+    channel, secrets = (NO_CHANNEL, []) if url == NO_CHANNEL else _split_secrets(url)
     error = None
     if suppress_for > timedelta(0) and _was_sent_since(
-        connection, alert, channel, now - suppress_for
+        connection, alert, channel, datetime.now(UTC) - suppress_for
     ):
         status = "suppressed"
+    elif url == NO_CHANNEL:
+        status = "recorded"
     else:
         error = _deliver(alert, url, secrets)
         status = "sent" if error is None else "failed"
@@ -317,6 +344,16 @@ def _attempt(
         error = _scrub(error, secrets)
         logger.warning("alert %s not sent to %s: %s", alert.key, channel, error)
 
+    return _record(connection, alert, channel, status, error)
+
+
+def _record(
+    connection: duckdb.DuckDBPyConnection,
+    alert: Alert,
+    channel: str,
+    status: str,
+    error: str | None,
+) -> dict:
     row = {
         "alert_key": alert.key,
         "kind": alert.kind,
@@ -326,7 +363,7 @@ def _attempt(
         "channel": channel,
         "status": status,
         "error": error,
-        "created_at": now,
+        "created_at": datetime.now(UTC),
     }
     connection.execute("insert into alerts values (?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row.values()))
     return row
@@ -340,7 +377,8 @@ def _was_sent_since(
     count = fetch_value(
         connection,
         "select count(*) from alerts "
-        "where alert_key = ? and channel = ? and status = 'sent' and created_at >= ?",
+        "where alert_key = ? and channel = ? and status in ('sent', 'recorded') "
+        "and created_at >= ?",
         [alert.key, channel, since],
     )
     return count > 0
@@ -361,6 +399,8 @@ class _ScrubSecrets(logging.Filter):
 
 def _deliver(alert: Alert, url: str, secrets: list[str]) -> str | None:
     """Send one alert to one Apprise URL; return None on success, else the error text."""
+    if url.startswith(PREFECT_BLOCK_SCHEME):
+        return _notify_block(alert, url)
     # Memory storage keeps Apprise from writing its cache under the user's home folder.
     notifier = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
     apprise_logger = logging.getLogger(apprise.LOGGER_NAME)
@@ -370,6 +410,30 @@ def _deliver(alert: Alert, url: str, secrets: list[str]) -> str | None:
         return _notify(notifier, alert, url)
     finally:
         apprise_logger.removeFilter(scrub_filter)
+
+
+def _notify_block(alert: Alert, url: str) -> str | None:
+    """Send one alert through a saved Prefect notification block; None on success."""
+    from prefect.blocks.core import Block
+
+    name = url.removeprefix(PREFECT_BLOCK_SCHEME)
+    # Loading talks to the Prefect API and a block's own client can raise any exception type;
+    # a missing or broken block must not stop the other channels.
+    try:
+        block = Block.load(name)
+    except Exception as error:
+        return (
+            f"Prefect block {name} could not be loaded ({type(error).__name__}: {error}); "
+            "save it on this Prefect server, or fix the name in `alerts.prefect_blocks`"
+        )
+    if not hasattr(block, "raise_on_failure"):
+        return f"Prefect block {name} is a {type(block).__name__}, not a notification block"
+    try:
+        with block.raise_on_failure():
+            block.notify(body=alert.body, subject=alert.title)
+    except Exception as error:
+        return f"Prefect block {name} failed: {type(error).__name__}: {error}"
+    return None
 
 
 def _notify(notifier: apprise.Apprise, alert: Alert, url: str) -> str | None:

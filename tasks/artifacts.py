@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks import markdown as md
 from tasks.gates import GateReport
+from tasks.landing import RejectedFile
 from tasks.load import BatchReport
 from tasks.spec import CollectionSpec
 
@@ -32,22 +33,7 @@ def record_gate_artifacts(
         f"{len(gates.warnings)} warnings, {sum(r.is_success for r in gates.results)} passed.",
     ]
     if batches:
-        lines += [
-            "",
-            md.table(
-                ["source file", "rows read", "loaded", "quarantined", "note"],
-                [
-                    (
-                        b.source_file,
-                        md.count(b.rows_read),
-                        md.count(b.rows_loaded),
-                        md.count(b.rows_quarantined),
-                        "already ingested" if b.already_ingested else "",
-                    )
-                    for b in batches
-                ],
-            ),
-        ]
+        lines += ["", _batch_table(batches)]
     failed = [r for r in gates.results if not r.is_success]
     if failed:
         lines += ["", "## Failed expectations", ""]
@@ -70,4 +56,43 @@ def record_gate_artifacts(
             for r in gates.results
         ],
         description=f"Every expectation of the latest gate run of `{spec.name}`",
+    )
+
+
+@task(name="record_landing_artifact", cache_policy=NO_CACHE)
+def record_landing_artifact(
+    spec: CollectionSpec, batches: list[BatchReport], rejected: list[RejectedFile]
+) -> None:
+    """Create the Markdown summary of one look at the landing folder, even when nothing came."""
+    folder = spec.landing.folder if spec.landing else "(none)"
+    lines = [
+        f"# {spec.about['title']}: landing folder",
+        "",
+        f"`{folder}`: {len(batches)} new file(s) ingested, {len(rejected)} rejected.",
+    ]
+    if batches:
+        lines += ["", _batch_table(batches)]
+    if rejected:
+        lines += ["", "## Rejected files", ""]
+        lines += [f"- `{r.file_name}`: {r.error}" for r in rejected]
+    create_markdown_artifact(
+        key=artifact_key(spec, "landing-summary"),
+        markdown="\n".join(lines),
+        description=f"Files picked up by the latest look at the landing folder of `{spec.name}`",
+    )
+
+
+def _batch_table(batches: list[BatchReport]) -> str:
+    return md.table(
+        ["source file", "rows read", "loaded", "quarantined", "note"],
+        [
+            (
+                b.source_file,
+                md.count(b.rows_read),
+                md.count(b.rows_loaded),
+                md.count(b.rows_quarantined),
+                "already ingested" if b.already_ingested else "",
+            )
+            for b in batches
+        ],
     )

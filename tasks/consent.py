@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -153,3 +154,19 @@ def require_people_collection(spec: CollectionSpec) -> None:
             f"collection `{spec.name}` is a table without subject ids; withdrawals apply to "
             "collections of photos (source.format fhibe or image_folder)"
         )
+
+
+def count_pending_withdrawals(connection: duckdb.DuckDBPyConnection) -> int:
+    """Count the people who withdrew consent but are still in the latest release."""
+    return fetch_value(
+        connection,
+        "with latest_events as (select subject_id, event, row_number() over ("
+        "partition by subject_id order by coalesce(signed_on, cast(recorded_at as date)) desc, "
+        "recorded_at desc) as recency from consent_events), "
+        "latest_release as (select version from releases order by published_at desc limit 1) "
+        "select count(distinct r.subject_id) from release_members m "
+        "join records r on m.batch_id = r.batch_id and m.record_id = r.record_id "
+        "join latest_events e on r.subject_id = e.subject_id "
+        "where e.recency = 1 and e.event = 'withdrawn' "
+        "and m.version = (select version from latest_release)",
+    )

@@ -58,3 +58,15 @@ class GateBlockedError(FaircurateError):
 
 class ReleaseError(FaircurateError):
     """A release cannot be published as requested."""
+
+
+class LandingError(FaircurateError):
+    """Files in the landing folder could not be ingested; each was recorded as rejected."""
+
+    def __init__(self, rejected: list) -> None:
+        self.rejected = rejected
+        lines = "\n".join(f"  - {item.file_name}: {item.error}" for item in rejected)
+        super().__init__(
+            f"{len(rejected)} landed file(s) rejected; nothing of them was loaded:\n{lines}\n"
+            "Put a corrected file in the landing folder; the next run picks up its new content."
+        )

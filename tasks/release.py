@@ -21,6 +21,8 @@ from tasks.release_files import ReleaseIdentity, write_release_folder
 from tasks.release_registry import (
     BUILDING_PREFIX,
     BUMPS,
+    LatestRelease,
+    ReleaseChange,
     check_version_format,
     check_version_is_new,
     latest_release,
@@ -43,6 +45,8 @@ class ReleaseReport:
     """The outcome of a publish: the release's version, folder and record count.
 
     `is_new` is False when nothing had changed and the latest release is returned instead.
+    In a dry run, `is_new` is False and the version, path and count are those that would be
+    published; nothing is written.
     """
 
     version: str
@@ -51,6 +55,9 @@ class ReleaseReport:
     gate_outcome: str
     is_new: bool
     bump: str | None = None
+    is_dry_run: bool = False
+    count_added: int = 0
+    count_removed: int = 0
 
 
 @task(name="publish_release", cache_policy=NO_CACHE)
@@ -61,12 +68,14 @@ def publish_release(
     gates: GateReport,
     version: str | None = None,
     bump: str | None = None,
+    dry_run: bool = False,
 ) -> ReleaseReport:
     """Write the release folder and register it; refuse when a blocking gate failed.
 
     Without `version` or `bump`, the version follows the rules in tasks.release_registry, and
     nothing is published when the records and spec equal the latest release's. An existing
-    version is never overwritten. Only one publish runs at a time per releases folder.
+    version is never overwritten. Only one publish runs at a time per releases folder. A dry
+    run decides the version and counts the changes, and writes nothing.
     """
     logger = stage_logger()
     require_gates_passed(gates)
@@ -75,7 +84,8 @@ def publish_release(
     releases_dir = Path(releases_dir)
 
     with publish_lock(releases_dir), connect(warehouse) as connection:
-        recover_releases(connection, releases_dir, logger)
+        if not dry_run:
+            recover_releases(connection, releases_dir, logger)
         latest = latest_release(connection)
         change = measure_change(connection, spec, latest)
         if version is None and bump is None and latest is not None and change.bump is None:
@@ -83,11 +93,18 @@ def publish_release(
                 "release %s already contains these records; nothing to publish", latest.version
             )
             return ReleaseReport(
-                latest.version, latest.path, latest.count_records, latest.gate_outcome, False
+                latest.version,
+                latest.path,
+                latest.count_records,
+                latest.gate_outcome,
+                False,
+                is_dry_run=dry_run,
             )
         kind = bump or change.bump or "patch"
         version = version or next_version(latest.version if latest else None, kind)
         check_version_is_new(connection, version, releases_dir)
+        if dry_run:
+            return _dry_run_report(connection, gates, releases_dir, version, latest, kind, change)
         identity = ReleaseIdentity(
             version=version,
             parent_version=latest.version if latest else None,
@@ -110,7 +127,49 @@ def publish_release(
         identity.parent_version or "none",
         target,
     )
-    return ReleaseReport(version, target, count_records, gates.outcome, True, identity.bump)
+    return ReleaseReport(
+        version,
+        target,
+        count_records,
+        gates.outcome,
+        True,
+        identity.bump,
+        count_added=change.count_added,
+        count_removed=change.count_removed,
+    )
+
+
+def _dry_run_report(
+    connection: duckdb.DuckDBPyConnection,
+    gates: GateReport,
+    releases_dir: Path,
+    version: str,
+    latest: LatestRelease | None,
+    kind: str,
+    change: ReleaseChange,
+) -> ReleaseReport:
+    count_records = fetch_value(connection, "select count(*) from release_candidates")
+    stage_logger().info(
+        "dry run: release %s (%s) would hold %d records, %d added and %d removed since %s; "
+        "nothing was written",
+        version,
+        kind if latest else "first release",
+        count_records,
+        change.count_added,
+        change.count_removed,
+        latest.version if latest else "none",
+    )
+    return ReleaseReport(
+        version,
+        (releases_dir / version).resolve(),
+        count_records,
+        gates.outcome,
+        False,
+        kind if latest else None,
+        is_dry_run=True,
+        count_added=change.count_added,
+        count_removed=change.count_removed,
+    )
 
 
 def _publish_folder(

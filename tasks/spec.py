@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.datasheet_questions import SECTIONS
 from tasks.errors import SpecError
+from tasks.spec_operations import AlertSpec, LandingSpec, read_alerts, read_landing
 from tasks.spec_policies import PeoplePolicies, read_policies
 
 ROLES = ("demographic", "label", "context")
@@ -107,6 +108,8 @@ class CollectionSpec:
     suites: tuple[Path, ...]
     datasheet: dict[str, dict[str, str]]
     policies: PeoplePolicies = field(default_factory=PeoplePolicies)
+    landing: LandingSpec | None = None
+    alerts: AlertSpec = field(default_factory=AlertSpec)
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)
@@ -212,13 +215,15 @@ def load_spec(path: Path | str) -> CollectionSpec:
             "process",
             "privacy",
             "media",
+            "landing",
+            "alerts",
         ),
     )
     if top.get("spec_version") != 1:
         raise reader.fail("spec_version", f"expected 1, got {top.get('spec_version')!r}")
 
     about = _read_collection(reader, top.get("collection"))
-    source = _read_source(reader, top.get("source"), path.parent)
+    source = _read_source(reader, top.get("source"), path.parent, "landing" in top)
     missing_values = reader.strings(top.get("missing_values", []), "missing_values")
     fields = _read_fields(reader, top.get("fields"), source)
     intersections = _read_intersections(reader, top.get("intersections", []), fields)
@@ -259,6 +264,8 @@ def load_spec(path: Path | str) -> CollectionSpec:
         suites=suites,
         datasheet=datasheet,
         policies=read_policies(reader, top, source.has_images),
+        landing=read_landing(reader, top.get("landing"), path.parent, source.format),
+        alerts=read_alerts(reader, top.get("alerts")),
     )
 
 
@@ -283,7 +290,7 @@ def _read_collection(reader: _Reader, value: Any) -> dict[str, Any]:
     return about
 
 
-def _read_source(reader: _Reader, value: Any, base: Path) -> SourceSpec:
+def _read_source(reader: _Reader, value: Any, base: Path, has_landing: bool) -> SourceSpec:
     allowed = (
         "format",
         "files",
@@ -335,7 +342,10 @@ def _read_source(reader: _Reader, value: Any, base: Path) -> SourceSpec:
             subject_column=reader.text(section, "subject_column", "source", required=False),
         )
 
-    files = reader.strings(section.get("files"), "source.files")
+    # A collection fed only through its landing folder may list no fixed files.
+    files = reader.strings(section.get("files", [] if has_landing else None), "source.files")
+    if not files and not has_landing:
+        raise reader.fail("source.files", "lists no files; list at least one or declare `landing`")
     delimiter = section.get("delimiter", ",")
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise reader.fail("source.delimiter", f"expected one character, got {delimiter!r}")

@@ -25,6 +25,7 @@ SCHEMA_TABLES = (
     "annotators",
     "consent_events",
     "alerts",
+    "landing_files",
 )
 COLUMN_TYPES = {
     "category": "VARCHAR",
