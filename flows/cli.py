@@ -266,6 +266,10 @@ def _serve(arguments: argparse.Namespace, spec) -> int:
     print(f"Starting a Prefect server on 127.0.0.1:{arguments.port} (output in {log_path})")
     with local_prefect_server(arguments.port, log_path) as api_url:
         print(f"Serving {names}; the Prefect UI is at {api_url.removesuffix('/api')}")
+        print(
+            f"To start a run from another shell: PREFECT_API_URL={api_url} "
+            f"prefect deployment run {deployment_names(spec)[-1]}"
+        )
         with temporary_settings({PREFECT_API_URL: api_url}):
             serve_collection(spec, arguments.warehouse, arguments.releases)
     return 0

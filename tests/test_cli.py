@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
-from tests.conftest import FAIRCURATE, OFFLINE_ENV, SMALL_SUITE
+from tests.conftest import FAIRCURATE, OFFLINE_ENV, SMALL_SPEC, SMALL_SUITE
 
 
 def faircurate(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -126,3 +127,61 @@ def test_withdraw_file_and_trace(tmp_path):
     assert "s99" in unknown.stderr
     assert "Traceback" not in unknown.stdout + unknown.stderr
     assert traced.stdout.strip() == "releases that contained subject s03: 1.0.0"
+
+
+def test_dry_run_prints_version_writes_nothing(make_collection, tmp_path):
+    spec_path = make_collection()
+
+    result = faircurate("run", str(spec_path), "--warehouse", "w.duckdb", "--dry-run", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Dry run: release 1.0.0 (the first release) would hold 5 records; nothing was written"
+        in result.stdout
+    )
+    assert not (tmp_path / "releases" / "1.0.0").exists()
+
+
+def test_ingest_landing_needs_landing(make_collection, tmp_path):
+    spec_path = make_collection()
+
+    result = faircurate("ingest-landing", str(spec_path), cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "key `landing`: missing; declare the landing folder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_landing_rejection_exits_one(make_collection, tmp_path):
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "broken.csv").write_text("nothing,here\n1,2\n")
+    spec_path = make_collection(
+        spec=SMALL_SPEC + "landing:\n  folder: landing\n  settle_seconds: 0\n"
+    )
+
+    result = faircurate("ingest-landing", str(spec_path), cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "1 landed file(s) rejected" in result.stderr
+    assert "broken.csv: input file" in result.stderr
+
+
+def test_serve_port_in_use(make_collection, tmp_path):
+    spec_path = make_collection()
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        result = subprocess.run(
+            [str(FAIRCURATE), "serve", str(spec_path), "--port", str(port)],
+            cwd=tmp_path,
+            env={**env, **OFFLINE_ENV},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use; pass another --port" in result.stderr

@@ -44,7 +44,10 @@ def test_serve_builds_adult_deployments(tmp_path):
 
     deployments = build_deployments(spec, str(tmp_path / "w.duckdb"), str(tmp_path / "releases"))
 
-    assert deployment_names(spec) == ["ingest-landing/adult-ingest-landing", "release/adult-release"]
+    assert deployment_names(spec) == [
+        "ingest-landing/adult-ingest-landing",
+        "release/adult-release",
+    ]
     assert [d.name for d in deployments] == ["adult-ingest-landing", "adult-release"]
     (schedule,) = deployments[0].schedules
     assert schedule.schedule.cron == "0 * * * *"
