@@ -1,9 +1,13 @@
 """Turn what a flow found into alerts for curators and send them through the spec's channels.
 
-The rules: a gate that blocks or warns, a batch whose quarantine rate passes
-`alerts.max_quarantine_rate`, a landed file that could not be read, a group whose share fell by
-more than `alerts.max_share_drop_pp` since the parent release, and consent withdrawals still in
-the latest release. Delivery failures are recorded and logged, never raised.
+An alert is raised for:
+- a gate that blocks or warns;
+- a batch whose quarantine rate passes `alerts.max_quarantine_rate`;
+- a landed file that could not be read;
+- a group whose share fell by more than `alerts.max_share_drop_pp` since the parent release;
+- consent withdrawals still in the latest release.
+
+Delivery failures are recorded and logged, never raised.
 """
 
 from __future__ import annotations

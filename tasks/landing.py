@@ -33,7 +33,7 @@ class LandedFile:
 
 @dataclass(frozen=True)
 class RejectedFile:
-    """A landed file that could not be ingested, with the error that says what to fix."""
+    """A landed file that could not be ingested, with the error that names what to fix."""
 
     file_name: str
     sha256: str

@@ -104,7 +104,7 @@ def _wait_until_healthy(api_url: str, process: subprocess.Popen, log_path: Path)
         time.sleep(0.5)
     stop_process_group(process)
     raise ServerError(
-        f"the Prefect server on {api_url} did not answer within {START_TIMEOUT_SECONDS} s; its "
+        f"the Prefect server on {api_url} did not respond within {START_TIMEOUT_SECONDS} s; its "
         f"output is in {log_path}"
     )
 

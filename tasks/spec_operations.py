@@ -43,9 +43,9 @@ class LandingSpec:
 class AlertSpec:
     """Where alerts go and when they are raised.
 
-    `channels` are Apprise URLs written in the spec; `channels_env` names an environment
-    variable holding more of them, separated by spaces or commas, so that webhook tokens stay
-    out of the spec. `prefect_blocks` names saved Prefect notification blocks.
+    `channels` are Apprise URLs written in the spec. `channels_env` names an environment
+    variable with more of them, separated by spaces or commas, so webhook tokens stay out of
+    the spec. `prefect_blocks` names saved Prefect notification blocks.
     """
 
     channels: tuple[str, ...] = ()
