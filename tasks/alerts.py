@@ -88,14 +88,16 @@ def _gate_alert(collection: str, result: GateResult, kind: str, severity: str) -
 
 
 def _gate_subject(kwargs: dict[str, Any]) -> str:
-    """Name what an expectation tests: its attribute or column, else a digest of its kwargs.
+    """Name what an expectation tests: its attribute, intersection or column with any row
+    condition, else a digest of its kwargs.
 
     The digest keeps the key stable across runs while telling apart expectations of one type
     that differ only in their arguments.
     """
-    for name in ("attribute", "column"):
+    for name in ("attribute", "intersection", "column"):
         if kwargs.get(name):
-            return str(kwargs[name])
+            condition = kwargs.get("row_condition")
+            return f"{kwargs[name]} where {condition}" if condition else str(kwargs[name])
     text = json.dumps(kwargs, sort_keys=True, default=str)
     return "kwargs-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 

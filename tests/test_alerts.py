@@ -161,6 +161,31 @@ def test_gate_alerts_for_failures_only():
     assert alerts[0].body == MIN_SHARE_FAILED.summary
 
 
+def test_gate_keys_differ_by_row_condition():
+    results = [
+        GateResult(
+            "adult_intersections",
+            "coverage_by_intersection",
+            "expect_column_values_to_be_in_set",
+            "warning",
+            False,
+            "failed",
+            {"column": "is_small", "row_condition": f"intersection == '{name}'"},
+            [],
+        )
+        for name in ("race × region", "sex × race")
+    ]
+
+    keys = [a.key for a in alerts_for_gates("adult", make_report(*results))]
+
+    assert keys == [
+        "gate:adult_intersections:expect_column_values_to_be_in_set:is_small where "
+        "intersection == 'race × region'",
+        "gate:adult_intersections:expect_column_values_to_be_in_set:is_small where "
+        "intersection == 'sex × race'",
+    ]
+
+
 def test_gate_key_without_attribute_stable():
     result = GateResult(
         "s", "t", "expect_table_row_count_to_be_between", "blocking", False, "failed", {"a": 1}, 0
