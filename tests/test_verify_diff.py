@@ -45,6 +45,7 @@ def releases(prefect_server, tmp_path_factory) -> TwoReleases:
     folder = tmp_path_factory.mktemp("adult_releases")
     collection = folder / "adult"
     collection.mkdir()
+    (collection / "landing").mkdir()
     for name in RAW_FILES:
         shutil.copy2(ADULT_DIR / name, collection / name)
     spec_text = (ADULT_DIR / "collection.yaml").read_text(encoding="utf-8")
