@@ -8,7 +8,7 @@ from prefect import flow
 
 from flows.steps import ingest_landed_files, raise_for_rejected
 from tasks.alerting import alert_curators
-from tasks.artifacts import record_gate_artifacts, record_landing_artifact
+from tasks.artifacts import record_gate_artifacts, record_ingest_artifact
 from tasks.errors import SpecError
 from tasks.gates import GateReport, evaluate_gates
 from tasks.landing import RejectedFile
@@ -47,7 +47,7 @@ def ingest_landing(spec_path: str, warehouse: str | None = None) -> LandingRepor
         measure_collection(spec, warehouse_path)
         gates = evaluate_gates(spec, warehouse_path)
         record_gate_artifacts(spec, batches, gates)
-    record_landing_artifact(spec, batches, rejected)
+    record_ingest_artifact(spec, batches, rejected, landing_only=True)
     alert_curators(spec, warehouse_path, batches=batches, rejected=rejected, gates=gates)
 
     raise_for_rejected(rejected)

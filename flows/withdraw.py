@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import flow
 
 from tasks.alerting import alert_curators
+from tasks.artifacts import record_withdrawal_artifact
 from tasks.consent import WithdrawalReport, read_withdrawals_file, record_withdrawals
 from tasks.spec import read_collection_spec
 from tasks.warehouse import resolve_warehouse
@@ -23,9 +24,10 @@ def withdraw(
 ) -> WithdrawalReport:
     """Append a withdrawal event for each subject given, by id or in a CSV withdrawals file.
 
-    Steps: read the spec; read the withdrawals file; record the withdrawals; alert curators that
-    they wait for a release. The next release leaves out every appearance, image and annotation
-    of these people; the report lists the releases that contained them.
+    Steps: read the spec; read the withdrawals file; record the withdrawals; leave a summary
+    artifact; alert curators that they wait for a release. The next release leaves out every
+    appearance, image and annotation of these people. The report lists the releases that
+    contained them.
     """
     spec = read_collection_spec(spec_path)
     warehouse_path = resolve_warehouse(spec, warehouse)
@@ -34,5 +36,6 @@ def withdraw(
         wanted += read_withdrawals_file(Path(withdrawals_file))
 
     report = record_withdrawals(spec, warehouse_path, wanted, withdrawn_on or date.today())
+    record_withdrawal_artifact(spec, report)
     alert_curators(spec, warehouse_path)
     return report

@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks import markdown as md
+from tasks.consent import WithdrawalReport
 from tasks.gates import GateReport
 from tasks.landing import RejectedFile
 from tasks.load import BatchReport
@@ -59,26 +60,56 @@ def record_gate_artifacts(
     )
 
 
-@task(name="record_landing_artifact", cache_policy=NO_CACHE)
-def record_landing_artifact(
-    spec: CollectionSpec, batches: list[BatchReport], rejected: list[RejectedFile]
+@task(name="record_ingest_artifact", cache_policy=NO_CACHE)
+def record_ingest_artifact(
+    spec: CollectionSpec,
+    batches: list[BatchReport],
+    rejected: list[RejectedFile],
+    *,
+    landing_only: bool,
 ) -> None:
-    """Create the Markdown summary of one look at the landing folder, even when nothing came."""
-    folder = spec.landing.folder if spec.landing else "(none)"
+    """Create the Markdown summary of an ingestion, even when nothing new came.
+
+    A scheduled look at the landing folder (`landing_only`) keeps its own key, so the latest
+    summary of each kind of run stays in view.
+    """
+    loaded = sum(not b.already_ingested for b in batches)
     lines = [
-        f"# {spec.about['title']}: landing folder",
+        f"# {spec.about['title']}: {'landing folder' if landing_only else 'ingestion'}",
         "",
-        f"`{folder}`: {len(batches)} new file(s) ingested, {len(rejected)} rejected.",
+        f"{loaded} new batch(es) ingested, {len(batches) - loaded} already ingested, "
+        f"{len(rejected)} landed file(s) rejected.",
     ]
     if batches:
         lines += ["", _batch_table(batches)]
     if rejected:
         lines += ["", "## Rejected files", ""]
         lines += [f"- `{r.file_name}`: {r.error}" for r in rejected]
+    kind = "landing" if landing_only else "ingest"
     create_markdown_artifact(
-        key=artifact_key(spec, "landing-summary"),
+        key=artifact_key(spec, f"{kind}-summary"),
         markdown="\n".join(lines),
-        description=f"Files picked up by the latest look at the landing folder of `{spec.name}`",
+        description=f"Batches of the latest {kind} run of `{spec.name}`",
+    )
+
+
+@task(name="record_withdrawal_artifact", cache_policy=NO_CACHE)
+def record_withdrawal_artifact(spec: CollectionSpec, report: WithdrawalReport) -> None:
+    """Create the Markdown summary of recorded withdrawals, with counts and never the ids."""
+    released = ", ".join(report.releases_containing) or "none"
+    lines = [
+        f"# {spec.about['title']}: consent withdrawals",
+        "",
+        f"{report.count_recorded} withdrawal(s) recorded, {report.count_already_withdrawn} "
+        f"already on record. {report.count_appearances} appearance(s) in "
+        f"{report.count_images} image(s) leave the next release.",
+        "",
+        f"Releases that contained these people: {released}.",
+    ]
+    create_markdown_artifact(
+        key=artifact_key(spec, "withdrawal-summary"),
+        markdown="\n".join(lines),
+        description=f"Counts of the latest consent update of `{spec.name}`",
     )
 
 

@@ -207,3 +207,26 @@ def test_no_files_without_landing_rejected(make_collection):
 
     with pytest.raises(SpecError, match="key `source.files`: lists no files"):
         load_spec(spec_path)
+
+
+def test_landing_leaves_summary_artifact(prefect_server, make_collection, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    (tmp_path / "landing").mkdir()
+    spec_path = make_collection(spec=LANDING_SPEC.replace("name: small", "name: artifact_check"))
+    land(tmp_path, "batch-01.csv", SMALL_ROWS)
+    land(tmp_path, "broken.csv", WRONG_COLUMNS)
+    with pytest.raises(LandingError):
+        run_landing(spec_path, tmp_path)
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["artifact-check-landing-summary"])
+            )
+        )
+    summary = max(artifacts, key=lambda a: a.created).data
+    assert "1 new batch(es) ingested, 0 already ingested, 1 landed file(s) rejected." in summary
+    assert "| batch-01.csv | 5 | 5 | 0 |" in summary
+    assert "- `broken.csv`: input file" in summary
