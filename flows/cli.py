@@ -9,7 +9,13 @@ from datetime import date
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-from tasks.errors import FaircurateError, GateBlockedError, InputFileError, ReleaseError
+from tasks.errors import (
+    FaircurateError,
+    GateBlockedError,
+    InputFileError,
+    LandingError,
+    ReleaseError,
+)
 
 SPEC_HELP = "path of the collection spec YAML file, for example examples/adult/collection.yaml"
 WAREHOUSE_HELP = "DuckDB warehouse file (default: warehouse/<collection>.duckdb)"
@@ -193,11 +199,12 @@ def _dispatch(arguments: argparse.Namespace) -> int:
     from tasks.log import hide_user_error_tracebacks
 
     hide_user_error_tracebacks()
-    if arguments.command == "ingest":
-        from flows.ingest import ingest
-
-        report.print_batches(ingest(arguments.spec, arguments.warehouse), arguments.warehouse, spec)
-        return 0
+    if arguments.command in ("ingest", "ingest-landing", "run"):
+        try:
+            return _ingest_command(arguments, spec)
+        except LandingError as error:
+            report.print_batches(error.batches, arguments.warehouse, spec)
+            raise
     if arguments.command == "withdraw":
         from flows.withdraw import withdraw
         from tasks.consent import read_withdrawals_file
@@ -208,14 +215,6 @@ def _dispatch(arguments: argparse.Namespace) -> int:
         report.print_withdrawals(
             withdraw(arguments.spec, subject_ids, arguments.on, arguments.warehouse)
         )
-        return 0
-    if arguments.command == "ingest-landing":
-        from flows.landing import ingest_landing
-
-        landing = ingest_landing(arguments.spec, arguments.warehouse)
-        report.print_batches(landing.batches, arguments.warehouse, spec)
-        if landing.gates is not None:
-            report.print_gates(landing.gates)
         return 0
     if arguments.command == "serve":
         return _serve(arguments, spec)
@@ -231,11 +230,43 @@ def _dispatch(arguments: argparse.Namespace) -> int:
             return 1
         return 0
 
-    from flows.pipeline import run
     from flows.release import release
 
-    flow = run if arguments.command == "run" else release
-    result = flow(
+    result = release(
+        arguments.spec,
+        arguments.warehouse,
+        arguments.releases,
+        arguments.version,
+        arguments.bump,
+        arguments.dry_run,
+    )
+    report.print_batches(result.batches, arguments.warehouse, spec)
+    report.print_gates(result.gates)
+    report.print_release(result.release)
+    return 0
+
+
+def _ingest_command(arguments: argparse.Namespace, spec) -> int:
+    from flows import report
+
+    if arguments.command == "ingest":
+        from flows.ingest import ingest
+
+        report.print_batches(ingest(arguments.spec, arguments.warehouse), arguments.warehouse, spec)
+        return 0
+    if arguments.command == "ingest-landing":
+        from flows.landing import ingest_landing
+
+        landing = ingest_landing(arguments.spec, arguments.warehouse)
+        if not landing.batches:
+            print(f"Landing folder {spec.landing.folder}: nothing new")
+        report.print_batches(landing.batches, arguments.warehouse, spec)
+        if landing.gates is not None:
+            report.print_gates(landing.gates)
+        return 0
+    from flows.pipeline import run
+
+    result = run(
         arguments.spec,
         arguments.warehouse,
         arguments.releases,

@@ -26,5 +26,5 @@ def ingest(spec_path: str, warehouse: str | None = None) -> list[BatchReport]:
     batches, rejected = ingest_every_batch(spec, warehouse_path)
     record_ingest_artifact(spec, batches, rejected, landing_only=False)
     alert_curators(spec, warehouse_path, batches=batches, rejected=rejected)
-    raise_for_rejected(rejected)
+    raise_for_rejected(rejected, batches)
     return batches

@@ -50,5 +50,5 @@ def ingest_landing(spec_path: str, warehouse: str | None = None) -> LandingRepor
     record_ingest_artifact(spec, batches, rejected, landing_only=True)
     alert_curators(spec, warehouse_path, batches=batches, rejected=rejected, gates=gates)
 
-    raise_for_rejected(rejected)
+    raise_for_rejected(rejected, batches)
     return LandingReport(batches, rejected, gates)

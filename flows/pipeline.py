@@ -47,7 +47,7 @@ def run(
 
     batches, rejected = ingest_every_batch(spec, warehouse_path)
     alert_curators(spec, warehouse_path, batches=batches, rejected=rejected)
-    raise_for_rejected(rejected)
+    raise_for_rejected(rejected, batches)
 
     measure_collection(spec, warehouse_path)
     gates = evaluate_gates(spec, warehouse_path)

@@ -90,7 +90,8 @@ def print_dry_run(release: ReleaseReport) -> None:
         else "the first release"
     )
     print(
-        f"Dry run: release {release.version} ({change}) would hold {records}; nothing was written"
+        f"Dry run: release {release.version} ({change}) would hold {records}; "
+        "no release was written"
     )
 
 

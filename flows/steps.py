@@ -44,11 +44,15 @@ def ingest_landed_files(
         batches.append(batch)
         status = "already_ingested" if batch.already_ingested else "ingested"
         outcomes.append((landed, status, batch.batch_id, None))
-    record_landed_files(warehouse, outcomes)
+    replaced = [b.replaces_batch_id for b in batches if b.replaces_batch_id]
+    record_landed_files(warehouse, outcomes, replaced)
     return batches, rejected
 
 
-def raise_for_rejected(rejected: list[RejectedFile]) -> None:
-    """Fail the flow, after everything else was recorded, when a landed file was rejected."""
+def raise_for_rejected(rejected: list[RejectedFile], batches: list[BatchReport]) -> None:
+    """Fail the flow, after everything else was recorded, when a landed file was rejected.
+
+    The error carries the batches that did load, so the command line can still list them.
+    """
     if rejected:
-        raise LandingError(rejected)
+        raise LandingError(rejected, batches)

@@ -97,6 +97,9 @@ def _gate_subject(kwargs: dict[str, Any]) -> str:
     for name in ("attribute", "intersection", "column"):
         if kwargs.get(name):
             condition = kwargs.get("row_condition")
+            # GX 1.x results give the condition as a dict with its text under pass_through_filter.
+            if isinstance(condition, dict):
+                condition = condition.get("pass_through_filter") or json.dumps(condition)
             return f"{kwargs[name]} where {condition}" if condition else str(kwargs[name])
     text = json.dumps(kwargs, sort_keys=True, default=str)
     return "kwargs-" + hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -137,10 +140,10 @@ def _share_alert(collection: str, shift: dict, drop_pp: float, max_drop_pp: floa
         key=f"share:{shift['attribute']}:{shift['category']}",
         kind="share_dropped",
         severity="warning",
-        title=f"{collection}: share of {group} dropped by {drop_pp:.1f} percentage points",
+        title=f"{collection}: share of {group} dropped by {drop_pp:.2f} percentage points",
         body=(
-            f"The share of {group} fell from {shift['old_share']:.1%} to "
-            f"{shift['new_share']:.1%}, a drop of {drop_pp:.1f} percentage points; "
+            f"The share of {group} fell from {shift['old_share']:.2%} to "
+            f"{shift['new_share']:.2%}, a drop of {drop_pp:.2f} percentage points; "
             f"the limit is {max_drop_pp:g}."
         ),
     )
@@ -316,7 +319,7 @@ def send_alerts(
     counts = {status: sum(r["status"] == status for r in rows) for status in STATUSES}
     logger.info(
         "alerts: %d sent, %d suppressed, %d failed, %d recorded without a channel "
-        "(%d alerts, %d channels)",
+        "(%d alert(s), %d channel(s))",
         *counts.values(),
         len(alerts),
         len(channels),

@@ -63,8 +63,9 @@ class ReleaseError(FaircurateError):
 class LandingError(FaircurateError):
     """Files in the landing folder could not be ingested; each was recorded as rejected."""
 
-    def __init__(self, rejected: list) -> None:
+    def __init__(self, rejected: list, batches: list | None = None) -> None:
         self.rejected = rejected
+        self.batches = batches or []
         lines = "\n".join(f"  - {item.file_name}: {item.error}" for item in rejected)
         super().__init__(
             f"{len(rejected)} landed file(s) rejected; nothing of them was loaded:\n{lines}\n"

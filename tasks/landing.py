@@ -1,7 +1,8 @@
 """The landing folder: find the files that arrived since the last look, and remember each one.
 
-A file is known by the SHA-256 of its bytes, recorded in the `landing_files` table, so every
-content is picked up once, whatever its name, and a corrected file is picked up again.
+A file is known by its name and the SHA-256 of its bytes, recorded in the `landing_files`
+table. A file is looked at once, a copy under another name is recorded without loading its
+rows twice, and a corrected file is picked up again.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class RejectedFile:
 
 @task(name="find_landed_files", cache_policy=NO_CACHE)
 def find_landed_files(spec: CollectionSpec, warehouse: Path) -> list[LandedFile]:
-    """Return the settled files of the landing folder whose content is not yet recorded.
+    """Return the settled files of the landing folder whose name and content are not recorded.
 
     Files are returned in name order. Hidden files, sub-folders and files changed within the
     last `settle_seconds` are left for a later run.
@@ -66,29 +67,23 @@ def find_landed_files(spec: CollectionSpec, warehouse: Path) -> list[LandedFile]
         )
     hashed = [LandedFile(p, file_sha256(p), p.stat().st_size) for p in settled]
     with connect(warehouse) as connection:
-        seen = {
-            row[0]
-            for row in connection.execute(
-                "select file_sha256 from landing_files where file_sha256 in "
+        seen = set(
+            connection.execute(
+                "select file_sha256, file_name from landing_files where file_sha256 in "
                 "(select unnest(?::varchar[]))",
                 [[f.sha256 for f in hashed]],
             ).fetchall()
-        }
-    # Two copies of one content in the folder are one batch: keep the first by name.
-    unique: list[LandedFile] = []
-    for landed in hashed:
-        if landed.sha256 not in seen:
-            unique.append(landed)
-            seen.add(landed.sha256)
+        )
+    new = [f for f in hashed if (f.sha256, f.path.name) not in seen]
     logger.info(
         "landing %s: %d file(s) match %s, %d already processed, %d new",
         landing.folder,
         len(candidates),
         landing.pattern,
-        len(settled) - len(unique),
-        len(unique),
+        len(settled) - len(new),
+        len(new),
     )
-    return unique
+    return new
 
 
 def file_sha256(path: Path) -> str:
@@ -103,8 +98,9 @@ def file_sha256(path: Path) -> str:
 def record_landed_files(
     warehouse: Path,
     outcomes: list[tuple[LandedFile, str, str | None, str | None]],
+    replaced_batch_ids: list[str],
 ) -> None:
-    """Record each file's outcome: (file, status, batch id, error)."""
+    """Record each file's outcome, (file, status, batch id, error), and mark replaced batches."""
     if not outcomes:
         return
     now = datetime.now(UTC)
@@ -115,4 +111,9 @@ def record_landed_files(
                 [f.sha256, f.path.name, f.size_bytes, status, batch_id, error, now]
                 for f, status, batch_id, error in outcomes
             ],
+        )
+        connection.execute(
+            "update landing_files set status = 'replaced' "
+            "where batch_id in (select unnest(?::varchar[]))",
+            [replaced_batch_ids],
         )

@@ -151,7 +151,7 @@ def _dry_run_report(
     count_records = fetch_value(connection, "select count(*) from release_candidates")
     stage_logger().info(
         "dry run: release %s (%s) would hold %d records, %d added and %d removed since %s; "
-        "nothing was written",
+        "no release was written",
         version,
         kind if latest else "first release",
         count_records,

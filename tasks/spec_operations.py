@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
     from tasks.spec import _Reader
@@ -97,10 +98,33 @@ def _read_schedule(reader: _Reader, value: Any) -> tuple[str | None, int | None,
             "landing.schedule.cron",
             f'{cron!r} is not a cron expression of five fields, such as "0 * * * *" (hourly)',
         )
+    if cron is not None:
+        _check_cron(reader, cron)
     if interval is not None and reader.integer(interval, "landing.schedule.interval_seconds") < 1:
         raise reader.fail("landing.schedule.interval_seconds", "must be at least 1")
     timezone = reader.text(section, "timezone", "landing.schedule", required=False) or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise reader.fail(
+            "landing.schedule.timezone",
+            f"unknown time zone {timezone!r}; use an IANA name such as UTC or Europe/Paris",
+        ) from None
     return cron, interval, timezone
+
+
+def _check_cron(reader: _Reader, cron: str) -> None:
+    """Check the expression with the parser that Prefect's scheduler uses."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron)
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        raise reader.fail(
+            "landing.schedule.cron",
+            f"{cron!r} is not a valid cron expression; write minute, hour, day of month, month "
+            'and day of week within their ranges, such as "30 2 * * *" (daily at 02:30)',
+        ) from None
 
 
 def read_alerts(reader: _Reader, value: Any) -> AlertSpec:

@@ -133,9 +133,9 @@ def test_share_drop_alert_after_release(prefect_server, make_collection, tmp_pat
     # Female: 3 of 5 (60%) before, 3 of 15 (20%) after; a drop of 40 points.
     female = [m for m in received if "sex = Female" in m["title"]]
     assert [m["title"] for m in female] == [
-        "small: share of sex = Female dropped by 40.0 percentage points"
+        "small: share of sex = Female dropped by 40.00 percentage points"
     ]
-    assert "fell from 60.0% to 20.0%" in female[0]["message"]
+    assert "fell from 60.00% to 20.00%, a drop of 40.00 percentage points" in female[0]["message"]
     assert "the limit is 5" in female[0]["message"]
 
 

@@ -224,8 +224,8 @@ def test_share_drop_alert_text():
 
     assert alert.key == "share:race:B"
     assert alert.kind == "share_dropped"
-    assert "30.0% to 20.0%" in alert.body
-    assert "10.0 percentage points" in alert.title
+    assert "30.00% to 20.00%" in alert.body
+    assert "10.00 percentage points" in alert.title
 
 
 def test_share_drop_missing_key_rejected():

@@ -136,7 +136,7 @@ def test_dry_run_prints_version_writes_nothing(make_collection, tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert (
-        "Dry run: release 1.0.0 (the first release) would hold 5 records; nothing was written"
+        "Dry run: release 1.0.0 (the first release) would hold 5 records; no release was written"
         in result.stdout
     )
     assert not (tmp_path / "releases" / "1.0.0").exists()

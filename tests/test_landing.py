@@ -38,7 +38,8 @@ def land(tmp_path, name: str, text: str):
 def landing_rows(tmp_path) -> list[tuple]:
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
         return connection.execute(
-            "select file_name, status, error is not null from landing_files order by file_name"
+            "select file_name, status, error is not null from landing_files "
+            "order by processed_at, file_name"
         ).fetchall()
 
 
@@ -67,15 +68,21 @@ def test_counts_reconcile_with_quarantine(prefect_server, landing_collection, tm
     assert (batch.rows_read, batch.rows_loaded, batch.rows_quarantined) == (2, 1, 1)
 
 
-def test_copy_under_new_name_skipped(prefect_server, landing_collection, tmp_path):
+def test_copy_under_new_name_recorded(prefect_server, landing_collection, tmp_path):
     land(tmp_path, "batch-01.csv", SMALL_ROWS)
     run_landing(landing_collection, tmp_path)
     land(tmp_path, "batch-01-copy.csv", SMALL_ROWS)
 
     report = run_landing(landing_collection, tmp_path)
 
-    assert report.batches == []
-    assert landing_rows(tmp_path) == [("batch-01.csv", "ingested", False)]
+    assert [(b.source_file, b.already_ingested) for b in report.batches] == [
+        ("batch-01-copy.csv", True)
+    ]
+    assert report.gates is None
+    assert landing_rows(tmp_path) == [
+        ("batch-01.csv", "ingested", False),
+        ("batch-01-copy.csv", "already_ingested", False),
+    ]
 
 
 def test_two_copies_in_one_look_load_once(prefect_server, landing_collection, tmp_path):
@@ -84,7 +91,12 @@ def test_two_copies_in_one_look_load_once(prefect_server, landing_collection, tm
 
     report = run_landing(landing_collection, tmp_path)
 
-    assert [b.source_file for b in report.batches] == ["a.csv"]
+    assert [(b.source_file, b.already_ingested) for b in report.batches] == [
+        ("a.csv", False),
+        ("b.csv", True),
+    ]
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
+        assert connection.execute("select count(*) from records").fetchall() == [(5,)]
 
 
 def test_corrected_file_replaces_batch(prefect_server, landing_collection, tmp_path):
@@ -95,7 +107,7 @@ def test_corrected_file_replaces_batch(prefect_server, landing_collection, tmp_p
     (batch,) = run_landing(landing_collection, tmp_path).batches
 
     assert batch.replaces_batch_id == first.batches[0].batch_id
-    assert [status for _, status, _ in landing_rows(tmp_path)] == ["ingested", "ingested"]
+    assert [status for _, status, _ in landing_rows(tmp_path)] == ["replaced", "ingested"]
 
 
 def test_bad_file_rejected_others_loaded(prefect_server, landing_collection, tmp_path):
@@ -111,6 +123,20 @@ def test_bad_file_rejected_others_loaded(prefect_server, landing_collection, tmp
     ]
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
         assert connection.execute("select count(*) from records").fetchall() == [(5,)]
+
+
+def test_wrong_delimiter_rejected(prefect_server, landing_collection, tmp_path):
+    header, rows = SMALL_ROWS.split("\n", 1)
+    land(tmp_path, "semicolons.csv", header + "\n" + rows.replace(",", ";"))
+    land(tmp_path, "batch-01.csv", SMALL_ROWS)
+
+    with pytest.raises(LandingError, match=r"none of its 5 lines splits on ',' into the 5 fields"):
+        run_landing(landing_collection, tmp_path)
+
+    assert landing_rows(tmp_path) == [
+        ("batch-01.csv", "ingested", False),
+        ("semicolons.csv", "rejected", True),
+    ]
 
 
 def test_rejected_file_not_retried(prefect_server, landing_collection, tmp_path):
@@ -174,6 +200,14 @@ def test_landing_flow_needs_landing(prefect_server, make_collection, tmp_path):
             "set exactly one of `cron`",
         ),
         ("  folder: landing\n  schedule: {interval_seconds: 0}\n", "must be at least 1"),
+        (
+            "  folder: landing\n  schedule: {cron: '61 * * * *'}\n",
+            "'61 \\* \\* \\* \\*' is not a valid cron expression",
+        ),
+        (
+            "  folder: landing\n  schedule: {cron: '0 * * * *', timezone: Mars/Olympus}\n",
+            "unknown time zone 'Mars/Olympus'; use an IANA name",
+        ),
         ("  folder: landing\n  watch: true\n", r"key `landing.watch`: unknown key"),
     ],
 )

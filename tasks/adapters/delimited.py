@@ -91,6 +91,7 @@ def read_delimited(path: Path, source: SourceSpec) -> RawBatch:
             for i, column in enumerate(columns)
         ),
     )
+    _require_some_row_fits(path, source, columns, rows)
     return RawBatch(
         batch_id=hashlib.sha256(data).hexdigest(),
         path=path,
@@ -98,4 +99,22 @@ def read_delimited(path: Path, source: SourceSpec) -> RawBatch:
         columns=columns,
         rows=rows,
         lines_skipped=skipped,
+    )
+
+
+def _require_some_row_fits(
+    path: Path, source: SourceSpec, columns: tuple[str, ...], rows: pl.DataFrame
+) -> None:
+    """Reject a file in which no line splits into the declared fields: its layout is wrong.
+
+    A file with some fitting lines is loaded, and the other lines are quarantined one by one.
+    """
+    if rows.height == 0 or (rows["field_count"] == len(columns)).any():
+        return
+    first = rows.row(0, named=True)
+    raise InputFileError(
+        path,
+        f"none of its {rows.height:,} lines splits on {source.delimiter!r} into the "
+        f"{len(columns)} fields of the collection spec (line {first['source_line']} has "
+        f"{first['field_count']}); check the file's delimiter and columns against `source`",
     )
