@@ -40,6 +40,7 @@ PUBLISHED_MEASUREMENTS = (
     "crowdwork_summary",
     "associations",
     "association_cells",
+    "bias_alignment_counts",
 )
 # Image columns a user needs; the source hash and EXIF findings stay in the warehouse.
 RELEASED_IMAGE_COLUMNS = (
@@ -184,6 +185,12 @@ def write_data(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec, fold
         connection,
         "select * from balancing_weights order by attribute, field, category, value",
         folder / "data" / "balancing_weights.parquet",
+    )
+    _copy_to_parquet(
+        connection,
+        "select * from bias_alignment_members "
+        "order by attribute, field, category, aligned_value, batch_id, record_id",
+        folder / "data" / "bias_alignment_members.parquet",
     )
     if not spec.source.has_images:
         return

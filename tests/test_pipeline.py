@@ -24,7 +24,7 @@ from tasks.errors import ReleaseError
 from tests.conftest import PUBLISHED_RELEASES
 
 ADULT_DIR = Path(__file__).resolve().parent.parent / "examples" / "adult"
-SEX_COLUMN, RACE_COLUMN = 9, 8
+SEX_COLUMN, RACE_COLUMN, INCOME_COLUMN = 9, 8, 14
 
 
 def count_raw_groups(column: int) -> Counter:
@@ -100,6 +100,7 @@ def test_release_folder_holds_every_output(adult_run):
     assert (folder / "croissant.json").is_file()
     assert (folder / "README.md").read_text().startswith("---\n")
     assert sorted(p.name for p in (folder / "validation").iterdir()) == [
+        "adult_associations.json",
         "adult_coverage.json",
         "adult_diversity.json",
         "adult_intersections.json",
@@ -199,3 +200,56 @@ def test_published_croissant_validates(adult_run):
     )
     assert result.returncode == 0, result.stderr
     assert "error" not in (result.stdout + result.stderr).lower()
+
+
+def count_raw_sex_income() -> Counter:
+    """Count (sex, income) in the raw files; the test file ends its income labels with `.`."""
+    counts: Counter = Counter()
+    for name in ("adult.data", "adult.test"):
+        with (ADULT_DIR / name).open(newline="") as handle:
+            for row in csv.reader(handle, skipinitialspace=True):
+                if len(row) == 15:
+                    counts[(row[SEX_COLUMN], row[INCOME_COLUMN].rstrip("."))] += 1
+    return counts
+
+
+def test_adult_sensitive_pair_warns(adult_run):
+    report, _, _ = adult_run
+    [result] = [
+        r
+        for r in report.gates.results
+        if r.expectation_type == "expect_sensitive_associations_to_have_max_cramers_v"
+    ]
+
+    assert result.severity == "warning"
+    assert not result.is_success
+    assert result.observed["failing_groups"]["sex × income"] == pytest.approx(0.215, abs=0.005)
+    assert report.release.is_new
+
+
+def test_adult_bias_alignment_members(adult_run):
+    report, _, _ = adult_run
+    members = pl.read_parquet(report.release.path / "data" / "bias_alignment_members.parquet")
+    raw = count_raw_sex_income()
+    counts = Counter(members.select("category", "value", "alignment").iter_rows())
+
+    # 30.4% of men and 10.9% of women earn over 50K against 23.9% overall, so men over 50K
+    # and women at or under 50K are the bias-aligned cells.
+    assert counts == {
+        ("Male", ">50K", "aligned"): raw[("Male", ">50K")],
+        ("Male", "<=50K", "conflicting"): raw[("Male", "<=50K")],
+        ("Female", "<=50K", "aligned"): raw[("Female", "<=50K")],
+        ("Female", ">50K", "conflicting"): raw[("Female", ">50K")],
+    }
+    assert members["record_id"].n_unique() == 48_842
+
+
+def test_adult_datasheet_defines_bias_alignment(adult_run):
+    report, _, _ = adult_run
+    datasheet = (report.release.path / "datasheet.md").read_text()
+    section = datasheet.split("### Bias-aligned and bias-conflicting records\n", 1)[1]
+    raw = count_raw_sex_income()
+
+    assert "lower end of its 95% Wilson interval" in section
+    assert f"| sex | Male | income | >50K | 1.27 | {raw[('Male', '>50K')]:,} |" in section
+
