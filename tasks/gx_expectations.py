@@ -24,10 +24,18 @@ def _group_rows(execution_engine, domain_kwargs, key_column, key, group_column) 
     return {
         str(row[group_column]): {
             "count": int(row["count_members"]),
-            "share": None if row["share"] != row["share"] else float(row["share"]),
+            "share": _number(row["share"]),
+            "share_lower": _number(row.get("share_lower")),
         }
         for _, row in rows.iterrows()
     }
+
+
+def _number(value: Any) -> float | None:
+    """Return `value` as a float, or None for a missing value or NaN."""
+    if value is None or value != value:
+        return None
+    return float(value)
 
 
 class AttributeGroups(TableMetricProvider):
@@ -108,21 +116,27 @@ class ExpectGroupsToHaveMinCount(BatchExpectation):
 
 
 class ExpectGroupsToHaveMinShare(BatchExpectation):
-    """Every declared category of `attribute` has at least `min_share` of the known values."""
+    """Every declared category of `attribute` has at least `min_share` of the known values.
+
+    With `use_lower_bound`, the lower end of the share's bootstrap interval (`share_lower`) is
+    tested instead, so a group passes only when the data rule out a share below the floor.
+    """
 
     attribute: str
     min_share: float
+    use_lower_bound: bool = False
 
     metric_dependencies: ClassVar[tuple[str, ...]] = ("faircurate.attribute_groups",)
-    success_keys: ClassVar[tuple[str, ...]] = ("attribute", "min_share")
+    success_keys: ClassVar[tuple[str, ...]] = ("attribute", "min_share", "use_lower_bound")
     domain_keys: ClassVar[tuple[str, ...]] = ()
 
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
         groups = metrics["faircurate.attribute_groups"]
+        tested = "share_lower" if self.use_lower_bound else "share"
         failing = {
-            g: v["share"]
+            g: v[tested]
             for g, v in groups.items()
-            if v["share"] is None or v["share"] < self.min_share
+            if v[tested] is None or v[tested] < self.min_share
         }
         return _groups_result(groups, failing, "attribute")
 

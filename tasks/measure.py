@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import duckdb
@@ -10,6 +11,7 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.bootstrap import add_bootstrap_intervals
 from tasks.errors import SpecError, WarehouseError
 from tasks.log import stage_logger
 from tasks.media import find_duplicates
@@ -72,6 +74,15 @@ def measure_collection(spec: CollectionSpec, warehouse: Path) -> dict[str, int]:
                 run_measurement(connection, table, spec)
             row_counts[table] = fetch_value(connection, f"select count(*) from {table}")
         check_sensitive_pairs_measured(connection, spec)
+        started = time.perf_counter()
+        run_measurement(connection, "subject_profiles", spec)
+        add_bootstrap_intervals(connection, spec)
+        logger.info(
+            "bootstrap intervals: %d replicates (seed %d) in %.2f s",
+            spec.bootstrap.replicates,
+            spec.bootstrap.seed,
+            time.perf_counter() - started,
+        )
         count_released = fetch_value(connection, "select count(*) from release_candidates")
     logger.info(
         "measured %d records (%d would be released) into %s",

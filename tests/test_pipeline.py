@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pandas as pd
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from flows.pipeline import run
 from flows.release import release
@@ -253,3 +255,34 @@ def test_adult_datasheet_defines_bias_alignment(adult_run):
     assert "lower end of its 95% Wilson interval" in section
     assert f"| sex | Male | income | >50K | 1.27 | {raw[('Male', '>50K')]:,} |" in section
 
+
+def test_adult_datasheet_shows_share_intervals(adult_run):
+    report, _, _ = adult_run
+    folder = report.release.path
+    datasheet = (folder / "datasheet.md").read_text()
+    coverage = pl.read_parquet(folder / "measurements" / "coverage_by_attribute.parquet")
+    section = datasheet.split("#### sex\n", 1)[1].split("\n#### ", 1)[0]
+
+    assert "| group | records | share | 95% interval | target share | flag |" in section
+    for row in coverage.filter(pl.col("attribute") == "sex").iter_rows(named=True):
+        width = 2 * 1.959964 * math.sqrt(row["share"] * (1 - row["share"]) / 48_842)
+        shown = f"{100 * row['share_lower']:.2f}% to {100 * row['share_upper']:.2f}%"
+
+        assert f"| {row['category']} | {row['count_members']:,} |" in section
+        assert shown in section, row["category"]
+        assert row["share_upper"] - row["share_lower"] == pytest.approx(width, rel=0.25)
+
+
+def test_adult_datasheet_quotes_dimensions(adult_run, adult_spec):
+    report, _, _ = adult_run
+    datasheet = (report.release.path / "datasheet.md").read_text()
+    dimensions = yaml.safe_load(adult_spec.read_text())["dimensions"]
+
+    assert set(dimensions) == {"sex", "race", "age_group", "region"}
+    for attribute, entry in dimensions.items():
+        section = datasheet.split(f"#### {attribute}\n", 1)[1].split("\n#### ", 1)[0]
+        definition_at = section.index(f"*Definition:* {entry['definition'].strip()}")
+        rationale_at = section.index(f"*Why it matters:* {entry['rationale'].strip()}")
+        table_at = section.index("| group | records | share |")
+
+        assert definition_at < rationale_at < table_at, attribute
