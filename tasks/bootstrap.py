@@ -30,6 +30,7 @@ DIVERSITY_INDICES = (
     "inverse_simpson",
     "inverse_simpson_rescaled",
     "effective_number_of_groups",
+    "js_divergence_from_target",
 )
 
 
@@ -74,8 +75,14 @@ def replicate_shares(replicates: Replicates) -> np.ndarray:
         return np.where(known > 0, replicates.counts / known, np.nan)
 
 
-def replicate_indices(replicates: Replicates) -> dict[str, np.ndarray]:
-    """Return each diversity index per replicate, defined as in diversity_by_attribute.sql."""
+def replicate_indices(
+    replicates: Replicates, targets: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Return each diversity index per replicate, defined as in diversity_by_attribute.sql.
+
+    `targets` are the target shares of the groups, or None when a group has no target, which
+    leaves the Jensen-Shannon divergence NaN.
+    """
     shares = replicate_shares(replicates)
     declared = len(replicates.groups)
     richness = (replicates.counts > 0).sum(axis=1).astype(float)
@@ -94,7 +101,22 @@ def replicate_indices(replicates: Replicates) -> dict[str, np.ndarray]:
             "inverse_simpson": inverse,
             "inverse_simpson_rescaled": (inverse - 1) / (declared - 1) if declared > 1 else nothing,
             "effective_number_of_groups": np.exp(entropy),
+            "js_divergence_from_target": _js_divergence(shares, targets)
+            if targets is not None
+            else nothing,
         }
+
+
+def _js_divergence(shares: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Return the Jensen-Shannon divergence in bits of each row of `shares` from `targets`."""
+    reference = np.broadcast_to(targets / targets.sum(), shares.shape)
+    middle = (shares + reference) / 2
+
+    def half_kl(first: np.ndarray) -> np.ndarray:
+        ratio = np.where(first > 0, first / np.where(middle > 0, middle, 1.0), 1.0)
+        return (first / 2 * np.log2(ratio)).sum(axis=1)
+
+    return half_kl(shares) + half_kl(reference)
 
 
 def percentile_interval(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -125,12 +147,15 @@ def add_bootstrap_intervals(connection: duckdb.DuckDBPyConnection, spec: Collect
         ("intersection", "coverage_by_intersection", "cell"),
     ):
         name_column = "attribute" if kind == "attribute" else "intersection"
+        target = "target_share" if kind == "attribute" else "null"
         declared = connection.execute(
-            f"select {name_column}, {key} from {table} order by {name_column}, position"
+            f"select {name_column}, {key}, {target} from {table} order by {name_column}, position"
         ).fetchall()
         groups_by_measure: dict[str, list[str]] = {}
-        for measure, group in declared:
+        targets_by_measure: dict[str, list[float | None]] = {}
+        for measure, group, target_share in declared:
             groups_by_measure.setdefault(measure, []).append(group)
+            targets_by_measure.setdefault(measure, []).append(target_share)
         for measure, groups in groups_by_measure.items():
             replicates = draw_replicates(
                 profiles.get((kind, measure), []), tuple(groups), settings, f"{kind}:{measure}"
@@ -147,7 +172,16 @@ def add_bootstrap_intervals(connection: duckdb.DuckDBPyConnection, spec: Collect
                 for i, group in enumerate(groups)
             ]
             if kind == "attribute":
-                index_rows.append(_index_bounds(measure, replicates, settings.confidence))
+                targets = targets_by_measure[measure]
+                complete = None not in targets and sum(targets) > 0
+                index_rows.append(
+                    _index_bounds(
+                        measure,
+                        replicates,
+                        settings.confidence,
+                        np.array(targets, dtype=float) if complete else None,
+                    )
+                )
 
     shares = pl.DataFrame(
         share_rows,
@@ -181,9 +215,11 @@ def _profiles_by_measure(
     return profiles
 
 
-def _index_bounds(attribute: str, replicates: Replicates, confidence: float) -> dict:
+def _index_bounds(
+    attribute: str, replicates: Replicates, confidence: float, targets: np.ndarray | None
+) -> dict:
     row: dict = {"attribute": attribute}
-    for index, values in replicate_indices(replicates).items():
+    for index, values in replicate_indices(replicates, targets).items():
         lower, upper = percentile_interval(values, confidence)
         row[f"{index}_lower"] = _finite(lower)
         row[f"{index}_upper"] = _finite(upper)

@@ -136,12 +136,41 @@ def _composition(inputs: DatasheetInputs) -> list[str]:
                 ],
             ),
         ]
+        lines += _validity(inputs, dimension.attribute)
     lines += _intersections(inputs)
     lines += _diversity(inputs)
     lines += _missingness(inputs)
     lines += associations_summary(inputs.measurements)
     lines += privacy_summary(spec, inputs.measurements)
     lines += _gate_outcomes(inputs)
+    return lines
+
+
+def _validity(inputs: DatasheetInputs, attribute: str) -> list[str]:
+    """Return the coverage of the declared categories and the divergence from the targets."""
+    diversity = inputs.measurements["diversity_by_attribute"]
+    rows = diversity.filter(pl.col("attribute") == attribute)
+    if rows.height == 0:
+        return []
+    row = rows.row(0, named=True)
+    lines = [
+        "",
+        f"*Declared categories present:* {row['richness']} of {row['count_declared']} "
+        f"({md.percent(row['coverage_of_categories'], 0)}).",
+        "",
+    ]
+    divergence = row.get("js_divergence_from_target")
+    if divergence is None:
+        lines.append(
+            "*Divergence from the target shares:* not measured, because the spec does not "
+            "set a target share for every category."
+        )
+    else:
+        lines.append(
+            f"*Jensen-Shannon divergence from the target shares:* {md.number(divergence)} bits "
+            f"({_interval(row, 'js_divergence_from_target', md.number)}), where 0 means the "
+            "shares equal the targets and 1 means they share no category."
+        )
     return lines
 
 

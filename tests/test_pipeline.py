@@ -286,3 +286,24 @@ def test_adult_datasheet_quotes_dimensions(adult_run, adult_spec):
         table_at = section.index("| group | records | share |")
 
         assert definition_at < rationale_at < table_at, attribute
+
+
+def test_adult_sex_divergence_from_parity(adult_run):
+    report, _, _ = adult_run
+    folder = report.release.path
+    diversity = pl.read_parquet(folder / "measurements" / "diversity_by_attribute.parquet")
+    row = diversity.filter(pl.col("attribute") == "sex").row(0, named=True)
+    raw = count_raw_groups(SEX_COLUMN)
+    shares = [raw["Female"] / 48_842, raw["Male"] / 48_842]
+    middle = [(share + 0.5) / 2 for share in shares]
+    divergence = sum(
+        share / 2 * math.log2(share / m) + 0.25 * math.log2(0.5 / m)
+        for share, m in zip(shares, middle, strict=True)
+    )
+    datasheet = (folder / "datasheet.md").read_text()
+
+    assert row["js_divergence_from_target"] == pytest.approx(divergence)
+    assert row["js_divergence_from_target_lower"] < divergence
+    assert divergence < row["js_divergence_from_target_upper"]
+    assert f"*Jensen-Shannon divergence from the target shares:* {divergence:.3f} bits" in datasheet
+    assert "*Declared categories present:* 5 of 5 (100%)." in datasheet
