@@ -15,6 +15,7 @@ from tasks import markdown as md
 from tasks.datasheet_associations import associations_summary
 from tasks.datasheet_people import consent_summary, crowdwork, filter_impact, privacy_summary
 from tasks.datasheet_questions import SECTIONS
+from tasks.datasheet_reliability import reliability_summary
 from tasks.gates import GateReport
 from tasks.spec import CollectionSpec
 
@@ -399,6 +400,7 @@ def _preprocessing(inputs: DatasheetInputs) -> list[str]:
             )
         )
     lines += filter_impact(inputs.measurements, inputs.removals, spec.small_cell_size)
+    lines += reliability_summary(inputs.measurements)
     return lines
 
 

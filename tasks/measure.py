@@ -41,6 +41,8 @@ IMAGE_MEASUREMENT_TABLES = (
     "crowdwork_summary",
     "image_metadata_findings",
     "image_duplicates",
+    "self_report_agreement",
+    "annotator_agreement",
 )
 
 

@@ -41,6 +41,8 @@ PUBLISHED_MEASUREMENTS = (
     "associations",
     "association_cells",
     "bias_alignment_counts",
+    "self_report_agreement",
+    "annotator_agreement",
 )
 # Image columns a user needs; the source hash and EXIF findings stay in the warehouse.
 RELEASED_IMAGE_COLUMNS = (
