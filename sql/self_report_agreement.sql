@@ -131,7 +131,8 @@ select
     count_pairs,
     observed_agreement,
     expected_agreement,
-    -- Undefined when chance agreement is 1, which happens when both sides used the same single value.
+    -- Undefined when chance agreement is 1, which happens when both sides used the same
+    -- single value.
     (observed_agreement - expected_agreement) / nullif(1 - expected_agreement, 0) as cohens_kappa
 from agreement
 order by attribute
