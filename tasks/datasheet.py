@@ -17,6 +17,7 @@ from tasks.datasheet_people import consent_summary, crowdwork, filter_impact, pr
 from tasks.datasheet_questions import SECTIONS
 from tasks.datasheet_reliability import reliability_summary
 from tasks.gates import GateReport
+from tasks.index_stability import stability_summary
 from tasks.spec import CollectionSpec
 
 NOT_PROVIDED = "Not provided in the collection spec."
@@ -140,6 +141,7 @@ def _composition(inputs: DatasheetInputs) -> list[str]:
         lines += _validity(inputs, dimension.attribute)
     lines += _intersections(inputs)
     lines += _diversity(inputs)
+    lines += stability_summary(inputs.measurements.get("index_stability"))
     lines += _missingness(inputs)
     lines += associations_summary(inputs.measurements)
     lines += privacy_summary(spec, inputs.measurements)
