@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -339,3 +340,25 @@ def test_label_reliability_published(prefect_server, collection, tmp_path):
     assert f"| natural_skin_color | 22 | {100 * (len(own) + own.count('VI')) / 22:.2f}% |" in (
         datasheet
     )
+
+
+def test_bootstrap_draws_whole_subjects(prefect_server, collection, tmp_path):
+    _, write_spec = collection
+    report = run_collection(write_spec(), tmp_path)
+    people = released(report, "records").select("subject_id", "natural_skin_color").rows()
+    expected: Counter = Counter()
+    for subject, count in Counter(subject for subject, _ in people).items():
+        skin = next(value for who, value in people if who == subject)
+        expected[((skin, count),)] += 1
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
+        rows = connection.execute(
+            "select profile, count_subjects from subject_profiles "
+            "where measure_kind = 'attribute' and measure = 'natural_skin_color'"
+        ).fetchall()
+    profiles = {
+        tuple((entry["group_name"], entry["count_records"]) for entry in profile): count
+        for profile, count in rows
+    }
+
+    assert any(count > 1 for _, count in Counter(s for s, _ in people).items())
+    assert profiles == dict(expected)
