@@ -6,6 +6,7 @@
 -- values (free integers such as age), or when one field is derived from the other, because
 -- such an association is true by construction. $derived_fields lists every derived field as a
 -- struct (field, derived_from).
+-- is_sensitive marks the pairs the spec lists under measurement.sensitive_pairs.
 -- NOTE: values arrive as text, so a multi-select field is measured per combination of choices.
 with
 
@@ -276,9 +277,13 @@ select
     -- independent and 1 means each field determines the other. Null when both entropies are 0.
     per_pair.mutual_information
     / nullif((per_pair.category_entropy + per_pair.value_entropy) / 2, 0.0)
-    as normalised_mutual_information
+    as normalised_mutual_information,
+    spec_sensitive_pairs.attribute is not null as is_sensitive
 from per_pair
 left join corrected_terms
     on per_pair.attribute = corrected_terms.attribute
     and per_pair.field = corrected_terms.field
+left join spec_sensitive_pairs
+    on per_pair.attribute = spec_sensitive_pairs.attribute
+    and per_pair.field = spec_sensitive_pairs.field
 order by per_pair.attribute_position, per_pair.field_position

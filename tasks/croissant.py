@@ -476,6 +476,11 @@ def _failing_groups_finding(gate: FailedGate, observed: dict) -> str:
     elif "min_count" in kwargs:
         condition = f"groups with fewer than {md.count(kwargs['min_count'])} records"
         values = [f"{group} ({_records(count)})" for group, count in failing.items()]
+    elif "max_cramers_v" in kwargs:
+        condition = (
+            f"sensitive pairs with a bias-corrected Cramér's V above {kwargs['max_cramers_v']:g}"
+        )
+        values = [f"{pair} (V {md.number(value)})" for pair, value in failing.items()]
     else:
         condition = f"groups failing `{gate.expectation_type}`"
         values = [f"{group} ({value})" for group, value in failing.items()]

@@ -15,7 +15,9 @@ from tasks import markdown as md
 from tasks.datasheet_associations import associations_summary
 from tasks.datasheet_people import consent_summary, crowdwork, filter_impact, privacy_summary
 from tasks.datasheet_questions import SECTIONS
+from tasks.datasheet_reliability import reliability_summary
 from tasks.gates import GateReport
+from tasks.index_stability import stability_summary
 from tasks.spec import CollectionSpec
 
 NOT_PROVIDED = "Not provided in the collection spec."
@@ -99,7 +101,8 @@ def _composition(inputs: DatasheetInputs) -> list[str]:
     lines += ["", "### Shares per group", ""]
     lines.append(
         "Shares are of the records whose value is known. A group is marked small when it has "
-        f"fewer than {spec.small_cell_size} records (`measurement.small_cell_size` in the spec)."
+        f"fewer than {spec.small_cell_size} records (`measurement.small_cell_size` in the spec). "
+        + _bootstrap_note(spec)
     )
     coverage = inputs.measurements["coverage_by_attribute"]
     for dimension in spec.dimensions:
@@ -119,12 +122,13 @@ def _composition(inputs: DatasheetInputs) -> list[str]:
             f"*Supplied by:* {supplied}.",
             "",
             md.table(
-                ["group", "records", "share", "target share", "flag"],
+                ["group", "records", "share", _interval_header(spec), "target share", "flag"],
                 [
                     (
                         r["category"],
                         md.count(r["count_members"]),
                         md.percent(r["share"]),
+                        _interval(r, "share", md.percent),
                         md.percent(r["target_share"])
                         if r["target_share"] is not None
                         else "not set",
@@ -134,13 +138,65 @@ def _composition(inputs: DatasheetInputs) -> list[str]:
                 ],
             ),
         ]
+        lines += _validity(inputs, dimension.attribute)
     lines += _intersections(inputs)
     lines += _diversity(inputs)
+    lines += stability_summary(inputs.measurements.get("index_stability"))
     lines += _missingness(inputs)
     lines += associations_summary(inputs.measurements)
     lines += privacy_summary(spec, inputs.measurements)
     lines += _gate_outcomes(inputs)
     return lines
+
+
+def _validity(inputs: DatasheetInputs, attribute: str) -> list[str]:
+    """Return the coverage of the declared categories and the divergence from the targets."""
+    diversity = inputs.measurements["diversity_by_attribute"]
+    rows = diversity.filter(pl.col("attribute") == attribute)
+    if rows.height == 0:
+        return []
+    row = rows.row(0, named=True)
+    lines = [
+        "",
+        f"*Declared categories present:* {row['richness']} of {row['count_declared']} "
+        f"({md.percent(row['coverage_of_categories'], 0)}).",
+        "",
+    ]
+    divergence = row.get("js_divergence_from_target")
+    if divergence is None:
+        lines.append(
+            "*Divergence from the target shares:* not measured, because the spec does not "
+            "set a target share for every category."
+        )
+    else:
+        lines.append(
+            f"*Jensen-Shannon divergence from the target shares:* {md.number(divergence)} bits "
+            f"({_interval(row, 'js_divergence_from_target', md.number)}), where 0 means the "
+            "shares equal the targets and 1 means they share no category."
+        )
+    return lines
+
+
+def _bootstrap_note(spec: CollectionSpec) -> str:
+    settings = spec.bootstrap
+    return (
+        f"The {_interval_header(spec)}s come from {settings.replicates} bootstrap "
+        f"replicates that resample subjects (people), not records, with seed {settings.seed} "
+        "(`measurement.bootstrap` in the spec)."
+    )
+
+
+def _interval_header(spec: CollectionSpec) -> str:
+    return f"{spec.bootstrap.confidence * 100:g}% interval"
+
+
+def _interval(row: dict, column: str, formatter) -> str:
+    """Format the bootstrap bounds of `column` in `row`, or n/a when they are missing."""
+    lower = row.get(f"{column}_lower")
+    upper = row.get(f"{column}_upper")
+    if lower is None or upper is None:
+        return "n/a"
+    return f"{formatter(lower)} to {formatter(upper)}"
 
 
 def _size_flag(row: dict) -> str:
@@ -196,7 +252,11 @@ def _diversity(inputs: DatasheetInputs) -> list[str]:
         "Computed over the known values of each attribute, with k the number of declared "
         "categories: richness (groups present), coverage (richness / k), Shannon entropy H "
         "(natural log), Pielou evenness H / ln k, inverse Simpson 1 / sum of squared shares, "
-        "and the effective number of groups exp(H).",
+        "and the effective number of groups exp(H). The last four are followed by their "
+        f"{_interval_header(inputs.spec)} in brackets. {_bootstrap_note(inputs.spec)} "
+        "`measurements/diversity_by_attribute.parquet` holds the bounds of every index. A "
+        "resample cannot hold more groups than the data, so the richness and coverage bounds "
+        "only show how easily a rare group could be missed.",
         "",
         md.table(
             [
@@ -217,15 +277,19 @@ def _diversity(inputs: DatasheetInputs) -> list[str]:
                     r["count_declared"],
                     r["richness"],
                     md.percent(r["coverage_of_categories"], 0),
-                    md.number(r["shannon_entropy"]),
-                    md.number(r["evenness"]),
-                    md.number(r["inverse_simpson"]),
-                    md.number(r["effective_number_of_groups"]),
+                    _with_interval(r, "shannon_entropy"),
+                    _with_interval(r, "evenness"),
+                    _with_interval(r, "inverse_simpson"),
+                    _with_interval(r, "effective_number_of_groups"),
                 )
                 for r in diversity.iter_rows(named=True)
             ],
         ),
     ]
+
+
+def _with_interval(row: dict, column: str) -> str:
+    return f"{md.number(row[column])} ({_interval(row, column, md.number)})"
 
 
 def _missingness(inputs: DatasheetInputs) -> list[str]:
@@ -338,6 +402,7 @@ def _preprocessing(inputs: DatasheetInputs) -> list[str]:
             )
         )
     lines += filter_impact(inputs.measurements, inputs.removals, spec.small_cell_size)
+    lines += reliability_summary(inputs.measurements)
     return lines
 
 

@@ -29,7 +29,7 @@ def associations_summary(measurements: dict[str, pl.DataFrame]) -> list[str]:
         "strongly associated pair can learn the attribute as a shortcut.",
         "",
         md.table(
-            ["attribute", "field", "records", "Cramér's V", "normalised MI"],
+            ["attribute", "field", "records", "Cramér's V", "normalised MI", "sensitive"],
             [
                 (
                     r["attribute"],
@@ -37,6 +37,7 @@ def associations_summary(measurements: dict[str, pl.DataFrame]) -> list[str]:
                     md.count(r["count_records"]),
                     md.number(r["cramers_v_corrected"]),
                     md.number(r["normalised_mutual_information"]),
+                    "yes" if r.get("is_sensitive") else "",
                 )
                 for r in ranked.head(MAX_PAIRS_SHOWN).iter_rows(named=True)
             ],
@@ -83,4 +84,44 @@ def associations_summary(measurements: dict[str, pl.DataFrame]) -> list[str]:
         "of n / (non-empty cells × records in the cell), so that each cell carries equal total "
         "weight; a model builder can use it to weaken the associations above.",
     ]
+    lines += bias_alignment_summary(measurements.get("bias_alignment_counts"))
+    return lines
+
+
+def bias_alignment_summary(counts: pl.DataFrame | None) -> list[str]:
+    """Return the definition of bias-aligned and bias-conflicting records and their counts."""
+    if counts is None:
+        return []
+    lines = [
+        "",
+        "### Bias-aligned and bias-conflicting records",
+        "",
+        "For each pair the spec marks sensitive (`measurement.sensitive_pairs`), a cell is "
+        "bias-aligned when its lift is above 1 and the lower end of its 95% Wilson interval "
+        "lies above the value's overall share, so the data supports the association. The "
+        "group's records with that value are bias-aligned; its records with another known "
+        "value are bias-conflicting: they contradict the association, and a model builder can "
+        "give them more weight. `data/bias_alignment_members.parquet` lists every such record "
+        "by `batch_id` and `record_id` with its `alignment`.",
+        "",
+    ]
+    if counts.height == 0:
+        return [*lines, "No sensitive pair has a bias-aligned cell."]
+    lines.append(
+        md.table(
+            ["attribute", "group", "field", "aligned value", "lift", "aligned", "conflicting"],
+            [
+                (
+                    r["attribute"],
+                    r["category"],
+                    r["field"],
+                    r["aligned_value"],
+                    md.number(r["lift"], 2),
+                    md.count(r["count_aligned"]),
+                    f"{md.count(r['count_conflicting'])} ({md.percent(r['share_conflicting'])})",
+                )
+                for r in counts.iter_rows(named=True)
+            ],
+        )
+    )
     return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import duckdb
@@ -10,7 +11,8 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.errors import WarehouseError
+from tasks.bootstrap import add_bootstrap_intervals
+from tasks.errors import SpecError, WarehouseError
 from tasks.log import stage_logger
 from tasks.media import find_duplicates
 from tasks.paths import SQL_DIR
@@ -29,6 +31,8 @@ MEASUREMENT_TABLES = (
     "associations",
     "association_cells",
     "balancing_weights",
+    "bias_alignment_counts",
+    "bias_alignment_members",
 )
 # Measured only for collections of photos, which have images, consent and annotators.
 IMAGE_MEASUREMENT_TABLES = (
@@ -37,6 +41,8 @@ IMAGE_MEASUREMENT_TABLES = (
     "crowdwork_summary",
     "image_metadata_findings",
     "image_duplicates",
+    "self_report_agreement",
+    "annotator_agreement",
 )
 
 
@@ -69,6 +75,16 @@ def measure_collection(spec: CollectionSpec, warehouse: Path) -> dict[str, int]:
             else:
                 run_measurement(connection, table, spec)
             row_counts[table] = fetch_value(connection, f"select count(*) from {table}")
+        check_sensitive_pairs_measured(connection, spec)
+        started = time.perf_counter()
+        run_measurement(connection, "subject_profiles", spec)
+        add_bootstrap_intervals(connection, spec)
+        logger.info(
+            "bootstrap intervals: %d replicates (seed %d) in %.2f s",
+            spec.bootstrap.replicates,
+            spec.bootstrap.seed,
+            time.perf_counter() - started,
+        )
         count_released = fetch_value(connection, "select count(*) from release_candidates")
     logger.info(
         "measured %d records (%d would be released) into %s",
@@ -99,6 +115,26 @@ def run_measurement(
     }
     parameters = {name: value for name, value in available.items() if f"${name}" in query}
     connection.execute(f"create or replace table {table} as {query}", parameters)
+
+
+def check_sensitive_pairs_measured(
+    connection: duckdb.DuckDBPyConnection, spec: CollectionSpec
+) -> None:
+    """Raise SpecError for a sensitive pair that `associations` left out.
+
+    A pair is left out when a field has more distinct values than
+    `measurement.max_association_categories`, so its gate would otherwise pass unseen.
+    """
+    measured = set(connection.execute("select attribute, field from associations").fetchall())
+    for i, pair in enumerate(spec.sensitive_pairs):
+        if (pair.attribute, pair.field) not in measured:
+            raise SpecError(
+                spec.path,
+                f"measurement.sensitive_pairs[{i}]",
+                f"`{pair.attribute}` with `{pair.field}` was not measured because one of them "
+                "has more distinct values than measurement.max_association_categories "
+                f"({spec.max_association_categories}); raise that limit or remove the pair",
+            )
 
 
 def write_image_duplicates(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec) -> None:
@@ -201,6 +237,13 @@ def write_spec_tables(connection: duckdb.DuckDBPyConnection, spec: CollectionSpe
     privacy = pl.DataFrame(
         {"field": list(policies.privacy.text_columns)}, schema={"field": pl.String}
     )
+    sensitive_pairs = pl.DataFrame(
+        {
+            "attribute": [pair.attribute for pair in spec.sensitive_pairs],
+            "field": [pair.field for pair in spec.sensitive_pairs],
+        },
+        schema={"attribute": pl.String, "field": pl.String},
+    )
     for table, frame in (
         ("spec_fields", fields),
         ("spec_categories", categories),
@@ -209,6 +252,7 @@ def write_spec_tables(connection: duckdb.DuckDBPyConnection, spec: CollectionSpe
         ("spec_age_of_majority", majority),
         ("spec_minimum_wage", wages),
         ("spec_privacy_columns", privacy),
+        ("spec_sensitive_pairs", sensitive_pairs),
     ):
         connection.register("spec_frame", frame)
         connection.execute(f"create or replace table {table} as select * from spec_frame")

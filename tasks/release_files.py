@@ -22,6 +22,7 @@ from tasks.datasheet_people import CONSENT_REASONS
 from tasks.diff import diff_releases, render_changelog
 from tasks.failpoints import failpoint
 from tasks.gates import GateReport
+from tasks.index_stability import compare_indices
 from tasks.manifest import describe_files
 from tasks.measure import measurement_tables
 from tasks.media import strip_identifying_exif
@@ -40,6 +41,9 @@ PUBLISHED_MEASUREMENTS = (
     "crowdwork_summary",
     "associations",
     "association_cells",
+    "bias_alignment_counts",
+    "self_report_agreement",
+    "annotator_agreement",
 )
 # Image columns a user needs; the source hash and EXIF findings stay in the warehouse.
 RELEASED_IMAGE_COLUMNS = (
@@ -84,6 +88,11 @@ def write_release_folder(
         if table in PUBLISHED_MEASUREMENTS:
             query = _published_query(table, removals, spec.small_cell_size)
             _copy_to_parquet(connection, query, folder / "measurements" / f"{table}.parquet")
+    stability = compare_indices(
+        measurements["diversity_by_attribute"], identity.parent_path, identity.parent_version
+    )
+    measurements["index_stability"] = stability
+    stability.write_parquet(folder / "measurements" / "index_stability.parquet", compression="zstd")
     for result_file in sorted(gates.validation_dir.glob("*.json")):
         shutil.copy2(result_file, folder / "validation" / result_file.name)
     batches = connection.sql("select * from batches order by ingested_at, source_file").pl()
@@ -184,6 +193,12 @@ def write_data(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec, fold
         connection,
         "select * from balancing_weights order by attribute, field, category, value",
         folder / "data" / "balancing_weights.parquet",
+    )
+    _copy_to_parquet(
+        connection,
+        "select * from bias_alignment_members "
+        "order by attribute, field, category, aligned_value, batch_id, record_id",
+        folder / "data" / "bias_alignment_members.parquet",
     )
     if not spec.source.has_images:
         return

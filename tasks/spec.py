@@ -14,6 +14,12 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.datasheet_questions import SECTIONS
 from tasks.errors import SpecError
+from tasks.spec_measurement import (
+    BootstrapSettings,
+    SensitivePair,
+    read_bootstrap,
+    read_sensitive_pairs,
+)
 from tasks.spec_operations import AlertSpec, LandingSpec, read_alerts, read_landing
 from tasks.spec_policies import PeoplePolicies, read_policies
 
@@ -110,6 +116,8 @@ class CollectionSpec:
     policies: PeoplePolicies = field(default_factory=PeoplePolicies)
     landing: LandingSpec | None = None
     alerts: AlertSpec = field(default_factory=AlertSpec)
+    sensitive_pairs: tuple[SensitivePair, ...] = ()
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)
@@ -229,7 +237,9 @@ def load_spec(path: Path | str) -> CollectionSpec:
     intersections = _read_intersections(reader, top.get("intersections", []), fields)
     dimensions = _read_dimensions(reader, top.get("dimensions"), fields)
     measurement = reader.mapping(
-        top.get("measurement", {}), "measurement", ("small_cell_size", "max_association_categories")
+        top.get("measurement", {}),
+        "measurement",
+        ("small_cell_size", "max_association_categories", "sensitive_pairs", "bootstrap"),
     )
     max_association_categories = reader.integer(
         measurement.get("max_association_categories", 50), "measurement.max_association_categories"
@@ -266,6 +276,8 @@ def load_spec(path: Path | str) -> CollectionSpec:
         policies=read_policies(reader, top, source.has_images),
         landing=read_landing(reader, top.get("landing"), path.parent, source.format),
         alerts=read_alerts(reader, top.get("alerts")),
+        sensitive_pairs=read_sensitive_pairs(reader, measurement.get("sensitive_pairs"), fields),
+        bootstrap=read_bootstrap(reader, measurement.get("bootstrap")),
     )
 
 

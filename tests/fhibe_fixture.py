@@ -319,6 +319,26 @@ def add_annotated_subject(root: Path, image_id: str, subject_id: str) -> str:
     return path.relative_to(root).as_posix()
 
 
+def add_labels(root: Path, attribute: str, label_of) -> None:
+    """Add labels of `attribute` to every person in every annotation file.
+
+    `label_of(subject_id)` returns (annotator_id, value) pairs, and each becomes one annotation.
+    """
+    for path in sorted(root.rglob("main_annos_*.json")):
+        document = json.loads(path.read_text())
+        for entry in document["subject_annotation"]:
+            entry["annotations"] += [
+                {
+                    "attribute": attribute,
+                    "value": value,
+                    "annotator_id": annotator_id,
+                    "qa_annotator_id": "qa01",
+                }
+                for annotator_id, value in label_of(entry["subject_id"])
+            ]
+        path.write_text(json.dumps(document, indent=2))
+
+
 # Writing the collection
 
 

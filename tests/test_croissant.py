@@ -371,6 +371,18 @@ def test_biases_report_female_share(document):
     assert "less than 40.00%" in sex_findings[0]
 
 
+def test_biases_report_sensitive_pair(document):
+    findings = [text for text in document["rai:dataBiases"] if text.startswith("associations:")]
+
+    assert findings == [
+        "associations: sensitive pairs with a bias-corrected Cramér's V above 0.1: "
+        "sex × income (V 0.215). Warning from gate suite `adult_associations`: Above a "
+        "bias-corrected Cramér's V of 0.1, a model can learn the attribute as a shortcut to "
+        "the label. The datasheet lists the bias-conflicting records and the balancing weights "
+        "that correct for it."
+    ]
+
+
 def test_biases_report_small_race_groups(document, adult_release):
     _, measurements = read_release(adult_release)
     small = measurements["coverage_by_attribute"].filter(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -18,12 +19,15 @@ from tasks.errors import GateBlockedError, WarehouseError
 from tasks.spec import load_spec
 from tests.conftest import FACES_DIR
 from tests.fhibe_fixture import (
+    SUBJECTS,
+    add_labels,
     build_fhibe_collection,
     empty_image_file,
     set_appearance_cell,
     write_malformed_json,
 )
 from tests.fhibe_spec import PEOPLE_SUITES, write_fhibe_spec
+from tests.test_agreement import cohens_kappa, krippendorffs_alpha
 
 GPS_IMAGE = "data/raw/fhibe_downsampled/s01/img01/main_img01.png"
 
@@ -304,3 +308,57 @@ def test_unknown_subject_trace_raises(prefect_server, collection, tmp_path):
 
     with pytest.raises(WarehouseError, match="subject id 'nobody' not found"):
         releases_containing(load_spec(spec_path), tmp_path / "w.duckdb", "nobody")
+
+
+def test_label_reliability_published(prefect_server, collection, tmp_path):
+    root, write_spec = collection
+    # ann01 copies each person's own Fitzpatrick type, and ann02 labels everyone VI.
+    add_labels(
+        root,
+        "natural_skin_color",
+        lambda subject: [("ann01", SUBJECTS[subject].natural_skin_color), ("ann02", "6. VI")],
+    )
+    report = run_collection(write_spec(), tmp_path)
+    people = released(report, "records").select("image_id", "subject_id").rows()
+    own = [SUBJECTS[subject].natural_skin_color.split(". ")[1] for _, subject in people]
+    measurements = report.release.path / "measurements"
+    kappa = pl.read_parquet(measurements / "self_report_agreement.parquet").row(0, named=True)
+    alpha = pl.read_parquet(measurements / "annotator_agreement.parquet").row(0, named=True)
+    datasheet = (report.release.path / "datasheet.md").read_text()
+
+    assert len(people) == 11
+    assert kappa["attribute"] == "natural_skin_color"
+    assert kappa["count_pairs"] == 22
+    assert kappa["cohens_kappa"] == pytest.approx(
+        cohens_kappa([(value, value) for value in own] + [(value, "VI") for value in own])
+    )
+    assert alpha["count_units"] == 11
+    assert alpha["krippendorffs_alpha"] == pytest.approx(
+        krippendorffs_alpha([[value, "VI"] for value in own])
+    )
+    assert "### Reliability of labels" in datasheet
+    assert f"| natural_skin_color | 22 | {100 * (len(own) + own.count('VI')) / 22:.2f}% |" in (
+        datasheet
+    )
+
+
+def test_bootstrap_draws_whole_subjects(prefect_server, collection, tmp_path):
+    _, write_spec = collection
+    report = run_collection(write_spec(), tmp_path)
+    people = released(report, "records").select("subject_id", "natural_skin_color").rows()
+    expected: Counter = Counter()
+    for subject, count in Counter(subject for subject, _ in people).items():
+        skin = next(value for who, value in people if who == subject)
+        expected[((skin, count),)] += 1
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
+        rows = connection.execute(
+            "select profile, count_subjects from subject_profiles "
+            "where measure_kind = 'attribute' and measure = 'natural_skin_color'"
+        ).fetchall()
+    profiles = {
+        tuple((entry["group_name"], entry["count_records"]) for entry in profile): count
+        for profile, count in rows
+    }
+
+    assert any(count > 1 for _, count in Counter(s for s, _ in people).items())
+    assert profiles == dict(expected)

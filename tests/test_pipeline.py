@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pandas as pd
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from flows.pipeline import run
 from flows.release import release
@@ -24,7 +26,7 @@ from tasks.errors import ReleaseError
 from tests.conftest import PUBLISHED_RELEASES
 
 ADULT_DIR = Path(__file__).resolve().parent.parent / "examples" / "adult"
-SEX_COLUMN, RACE_COLUMN = 9, 8
+SEX_COLUMN, RACE_COLUMN, INCOME_COLUMN = 9, 8, 14
 
 
 def count_raw_groups(column: int) -> Counter:
@@ -100,6 +102,7 @@ def test_release_folder_holds_every_output(adult_run):
     assert (folder / "croissant.json").is_file()
     assert (folder / "README.md").read_text().startswith("---\n")
     assert sorted(p.name for p in (folder / "validation").iterdir()) == [
+        "adult_associations.json",
         "adult_coverage.json",
         "adult_diversity.json",
         "adult_intersections.json",
@@ -199,3 +202,108 @@ def test_published_croissant_validates(adult_run):
     )
     assert result.returncode == 0, result.stderr
     assert "error" not in (result.stdout + result.stderr).lower()
+
+
+def count_raw_sex_income() -> Counter:
+    """Count (sex, income) in the raw files; the test file ends its income labels with `.`."""
+    counts: Counter = Counter()
+    for name in ("adult.data", "adult.test"):
+        with (ADULT_DIR / name).open(newline="") as handle:
+            for row in csv.reader(handle, skipinitialspace=True):
+                if len(row) == 15:
+                    counts[(row[SEX_COLUMN], row[INCOME_COLUMN].rstrip("."))] += 1
+    return counts
+
+
+def test_adult_sensitive_pair_warns(adult_run):
+    report, _, _ = adult_run
+    [result] = [
+        r
+        for r in report.gates.results
+        if r.expectation_type == "expect_sensitive_associations_to_have_max_cramers_v"
+    ]
+
+    assert result.severity == "warning"
+    assert not result.is_success
+    assert result.observed["failing_groups"]["sex × income"] == pytest.approx(0.215, abs=0.005)
+    assert report.release.is_new
+
+
+def test_adult_bias_alignment_members(adult_run):
+    report, _, _ = adult_run
+    members = pl.read_parquet(report.release.path / "data" / "bias_alignment_members.parquet")
+    raw = count_raw_sex_income()
+    counts = Counter(members.select("category", "value", "alignment").iter_rows())
+
+    # 30.4% of men and 10.9% of women earn over 50K against 23.9% overall, so men over 50K
+    # and women at or under 50K are the bias-aligned cells.
+    assert counts == {
+        ("Male", ">50K", "aligned"): raw[("Male", ">50K")],
+        ("Male", "<=50K", "conflicting"): raw[("Male", "<=50K")],
+        ("Female", "<=50K", "aligned"): raw[("Female", "<=50K")],
+        ("Female", ">50K", "conflicting"): raw[("Female", ">50K")],
+    }
+    assert members["record_id"].n_unique() == 48_842
+
+
+def test_adult_datasheet_defines_bias_alignment(adult_run):
+    report, _, _ = adult_run
+    datasheet = (report.release.path / "datasheet.md").read_text()
+    section = datasheet.split("### Bias-aligned and bias-conflicting records\n", 1)[1]
+    raw = count_raw_sex_income()
+
+    assert "lower end of its 95% Wilson interval" in section
+    assert f"| sex | Male | income | >50K | 1.27 | {raw[('Male', '>50K')]:,} |" in section
+
+
+def test_adult_datasheet_shows_share_intervals(adult_run):
+    report, _, _ = adult_run
+    folder = report.release.path
+    datasheet = (folder / "datasheet.md").read_text()
+    coverage = pl.read_parquet(folder / "measurements" / "coverage_by_attribute.parquet")
+    section = datasheet.split("#### sex\n", 1)[1].split("\n#### ", 1)[0]
+
+    assert "| group | records | share | 95% interval | target share | flag |" in section
+    for row in coverage.filter(pl.col("attribute") == "sex").iter_rows(named=True):
+        width = 2 * 1.959964 * math.sqrt(row["share"] * (1 - row["share"]) / 48_842)
+        shown = f"{100 * row['share_lower']:.2f}% to {100 * row['share_upper']:.2f}%"
+
+        assert f"| {row['category']} | {row['count_members']:,} |" in section
+        assert shown in section, row["category"]
+        assert row["share_upper"] - row["share_lower"] == pytest.approx(width, rel=0.25)
+
+
+def test_adult_datasheet_quotes_dimensions(adult_run, adult_spec):
+    report, _, _ = adult_run
+    datasheet = (report.release.path / "datasheet.md").read_text()
+    dimensions = yaml.safe_load(adult_spec.read_text())["dimensions"]
+
+    assert set(dimensions) == {"sex", "race", "age_group", "region"}
+    for attribute, entry in dimensions.items():
+        section = datasheet.split(f"#### {attribute}\n", 1)[1].split("\n#### ", 1)[0]
+        definition_at = section.index(f"*Definition:* {entry['definition'].strip()}")
+        rationale_at = section.index(f"*Why it matters:* {entry['rationale'].strip()}")
+        table_at = section.index("| group | records | share |")
+
+        assert definition_at < rationale_at < table_at, attribute
+
+
+def test_adult_sex_divergence_from_parity(adult_run):
+    report, _, _ = adult_run
+    folder = report.release.path
+    diversity = pl.read_parquet(folder / "measurements" / "diversity_by_attribute.parquet")
+    row = diversity.filter(pl.col("attribute") == "sex").row(0, named=True)
+    raw = count_raw_groups(SEX_COLUMN)
+    shares = [raw["Female"] / 48_842, raw["Male"] / 48_842]
+    middle = [(share + 0.5) / 2 for share in shares]
+    divergence = sum(
+        share / 2 * math.log2(share / m) + 0.25 * math.log2(0.5 / m)
+        for share, m in zip(shares, middle, strict=True)
+    )
+    datasheet = (folder / "datasheet.md").read_text()
+
+    assert row["js_divergence_from_target"] == pytest.approx(divergence)
+    assert row["js_divergence_from_target_lower"] < divergence
+    assert divergence < row["js_divergence_from_target_upper"]
+    assert f"*Jensen-Shannon divergence from the target shares:* {divergence:.3f} bits" in datasheet
+    assert "*Declared categories present:* 5 of 5 (100%)." in datasheet

@@ -215,7 +215,7 @@ def test_adult_spec_loads():
 
     assert spec.name == "adult"
     assert [f.name for f in spec.demographic_fields] == ["age_group", "sex", "race", "region"]
-    assert len(spec.suites) == 4
+    assert len(spec.suites) == 5
     assert [p.name for p in spec.source.files] == ["adult.data", "adult.test"]
     assert spec.source.header is False
     assert spec.field("income").aliases == {"<=50K.": "<=50K", ">50K.": ">50K"}

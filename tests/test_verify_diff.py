@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
 from flows.pipeline import run
+from tasks.bootstrap import DIVERSITY_INDICES
 from tasks.diff import diff_releases, render_changelog
 from tasks.errors import ReleaseError
 from tasks.verify import verify_release
@@ -431,3 +434,46 @@ def test_changelog_lists_gate_change(releases, release_copy):
 def test_changelog_reports_no_gate_change(diff):
     text = render_changelog(diff)
     assert "no gate result changed" in text
+
+
+def sex_evenness(rows: list[list[str]]) -> float:
+    """Pielou evenness of sex over two declared groups, from raw rows."""
+    counts = count_raw_values(rows, (SEX_COLUMN,))
+    total = sum(counts.values())
+    return -sum(c / total * math.log(c / total) for c in counts.values()) / math.log(2)
+
+
+def test_first_release_has_no_parent_indices(releases):
+    stability = pl.read_parquet(releases.first / "measurements" / "index_stability.parquet")
+    datasheet = (releases.first / "datasheet.md").read_text(encoding="utf-8")
+
+    assert stability.height == 4 * len(DIVERSITY_INDICES)
+    assert stability["parent_value"].null_count() == stability.height
+    assert "There is no earlier release to compare with." in datasheet
+
+
+def test_second_release_compares_indices(releases):
+    stability = pl.read_parquet(releases.second / "measurements" / "index_stability.parquet")
+    row = stability.filter(
+        (pl.col("attribute") == "sex") & (pl.col("index_name") == "evenness")
+    ).row(0, named=True)
+    all_rows = read_raw_file("adult.data") + read_raw_file("adult.test")
+    test_lines = (ADULT_DIR / "adult.test").read_text(encoding="utf-8").rstrip("\n").split("\n")
+    kept_rows = read_raw_file("adult.data") + read_raw_rows(test_lines[:-COUNT_DELETED_LINES])
+
+    assert len(all_rows) - len(kept_rows) == COUNT_DELETED_LINES
+    assert row["parent_version"] == "1.0.0"
+    assert row["parent_value"] == pytest.approx(sex_evenness(all_rows))
+    assert row["value"] == pytest.approx(sex_evenness(kept_rows))
+    assert row["change"] == pytest.approx(sex_evenness(kept_rows) - sex_evenness(all_rows))
+    assert row["is_parent_inside_interval"] is (
+        row["value_lower"] <= row["parent_value"] <= row["value_upper"]
+    )
+
+
+def test_second_datasheet_shows_stability(releases):
+    datasheet = (releases.second / "datasheet.md").read_text(encoding="utf-8")
+    section = datasheet.split("### Stability since the previous release\n", 1)[1]
+
+    assert "beside its value in release 1.0.0" in section
+    assert "| sex | evenness |" in section

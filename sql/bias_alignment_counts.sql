@@ -1,0 +1,56 @@
+-- bias_alignment_counts: one row per bias-aligned cell of every pair the spec marks sensitive.
+-- A cell (a group of the attribute with a value of the field) is bias-aligned when its lift is
+-- above 1 and the lower end of its 95% Wilson interval still lies above the value's overall
+-- share, so the interval of the lift excludes 1. The group's records with that value are
+-- bias-aligned; its records with any other known value of the field are bias-conflicting.
+with
+
+sensitive_pairs as (
+    select
+        attribute,
+        field
+    from spec_sensitive_pairs
+),
+
+cells as (
+    select
+        attribute,
+        category,
+        field,
+        value,
+        count_cell,
+        count_category,
+        share_in_category,
+        share_in_category_lower,
+        share_in_category_upper,
+        share_overall,
+        lift
+    from association_cells
+),
+
+aligned_cells as (
+    select cells.*
+    from cells
+    inner join sensitive_pairs
+        on cells.attribute = sensitive_pairs.attribute
+        and cells.field = sensitive_pairs.field
+    where cells.lift > 1
+        and cells.share_in_category_lower > cells.share_overall
+)
+
+select
+    attribute,
+    category,
+    field,
+    value as aligned_value,
+    count_cell as count_aligned,
+    count_category - count_cell as count_conflicting,
+    count_category,
+    (count_category - count_cell) / count_category as share_conflicting,
+    share_in_category,
+    share_in_category_lower,
+    share_in_category_upper,
+    share_overall,
+    lift
+from aligned_cells
+order by attribute, field, category, aligned_value
