@@ -26,7 +26,12 @@ def print_batches(batches: list[BatchReport], warehouse: str | None, spec: Colle
                 ", ".join(plural(n, f"{kind} line") for kind, n in skipped.items()) + " skipped"
             )
         if batch.already_ingested:
-            notes.append("already ingested, unchanged")
+            print(
+                f"  {batch.source_file} [{batch.batch_id[:12]}]: already ingested, nothing loaded "
+                f"now ({batch.rows_loaded:,} loaded and {batch.rows_quarantined:,} quarantined "
+                "when its content first arrived)"
+            )
+            continue
         if batch.replaces_batch_id:
             notes.append(
                 f"replaces batch {batch.replaces_batch_id[:12]} of the same file, whose records "

@@ -266,18 +266,25 @@ select
         when per_pair.count_records > 0
             then (per_pair.count_categories - 1) * (per_pair.count_values - 1)
     end as degrees_of_freedom,
-    per_pair.chi_square,
+    -- Rounded to 12 decimals: DuckDB adds the cells in parallel, in no fixed order, and the
+    -- last digits would otherwise differ between identical runs.
+    round(per_pair.chi_square, 12) as chi_square,
     -- Null where V is undefined: a table with one row or one column, or fewer than 2 records.
-    sqrt(
-        corrected_terms.phi_square_corrected
-        / nullif(greatest(corrected_terms.smaller_dimension_corrected, 0.0), 0.0)
+    round(
+        sqrt(
+            corrected_terms.phi_square_corrected
+            / nullif(greatest(corrected_terms.smaller_dimension_corrected, 0.0), 0.0)
+        ),
+        12
     ) as cramers_v_corrected,
-    per_pair.mutual_information,
+    round(per_pair.mutual_information, 12) as mutual_information,
     -- Normalised by the arithmetic mean of the two entropies (natural logs), so 0 means
     -- independent and 1 means each field determines the other. Null when both entropies are 0.
-    per_pair.mutual_information
-    / nullif((per_pair.category_entropy + per_pair.value_entropy) / 2, 0.0)
-    as normalised_mutual_information,
+    round(
+        per_pair.mutual_information
+        / nullif((per_pair.category_entropy + per_pair.value_entropy) / 2, 0.0),
+        12
+    ) as normalised_mutual_information,
     spec_sensitive_pairs.attribute is not null as is_sensitive
 from per_pair
 left join corrected_terms

@@ -1,7 +1,9 @@
--- bias_alignment_members: one row per record and bias-aligned cell of its group, for the cells
--- in bias_alignment_counts. alignment is `aligned` when the record has the cell's value and
--- `conflicting` when it has another known value. Records whose attribute or field is unknown
--- belong to no cell. A group with two aligned values puts each of its records in two rows.
+-- bias_alignment_members: one row per record and sensitive pair, for the groups that have a
+-- bias-aligned cell in bias_alignment_counts. alignment is `aligned` when the record's value is
+-- an aligned value of its group and `conflicting` when it is another known value, so a group
+-- with two aligned values still gives each record one row. Records whose attribute or field is
+-- unknown belong to no group. A record in several groups of a multi-select attribute has a row
+-- for each of them.
 with
 
 aligned_cells as (
@@ -11,6 +13,14 @@ aligned_cells as (
         field,
         aligned_value
     from bias_alignment_counts
+),
+
+aligned_groups as (
+    select distinct
+        attribute,
+        category,
+        field
+    from aligned_cells
 ),
 
 known_values as (
@@ -27,29 +37,33 @@ members as (
     select
         attribute_rows.batch_id,
         attribute_rows.record_id,
-        aligned_cells.attribute,
-        aligned_cells.category,
-        aligned_cells.field,
-        aligned_cells.aligned_value,
+        aligned_groups.attribute,
+        aligned_groups.category,
+        aligned_groups.field,
         field_rows.value
-    from aligned_cells
+    from aligned_groups
     inner join known_values as attribute_rows
-        on aligned_cells.attribute = attribute_rows.field
-        and aligned_cells.category = attribute_rows.value
+        on aligned_groups.attribute = attribute_rows.field
+        and aligned_groups.category = attribute_rows.value
     inner join known_values as field_rows
-        on aligned_cells.field = field_rows.field
+        on aligned_groups.field = field_rows.field
         and attribute_rows.batch_id = field_rows.batch_id
         and attribute_rows.record_id = field_rows.record_id
 )
 
 select
-    batch_id,
-    record_id,
-    attribute,
-    category,
-    field,
-    aligned_value,
-    value,
-    case when value = aligned_value then 'aligned' else 'conflicting' end as alignment
+    members.batch_id,
+    members.record_id,
+    members.attribute,
+    members.category,
+    members.field,
+    members.value,
+    case when aligned_cells.aligned_value is null then 'conflicting' else 'aligned' end
+        as alignment
 from members
-order by attribute, field, category, aligned_value, batch_id, record_id
+left join aligned_cells
+    on members.attribute = aligned_cells.attribute
+    and members.category = aligned_cells.category
+    and members.field = aligned_cells.field
+    and members.value = aligned_cells.aligned_value
+order by members.attribute, members.field, members.category, members.batch_id, members.record_id

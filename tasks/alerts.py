@@ -78,11 +78,13 @@ def alerts_for_gates(collection: str, report: GateReport) -> list[Alert]:
 def _gate_alert(collection: str, result: GateResult, kind: str, severity: str) -> Alert:
     subject = _gate_subject(result.kwargs)
     outcome = "blocks the release" if kind == "gate_failed" else "failed as a warning"
+    # A digest names no column, so the title names the suite instead.
+    where = f"in suite {result.suite}" if subject.startswith("kwargs-") else f"on {subject}"
     return Alert(
         key=f"gate:{result.suite}:{result.expectation_type}:{subject}",
         kind=kind,
         severity=severity,
-        title=f"{collection}: {result.expectation_type} on {subject} {outcome}",
+        title=f"{collection}: {result.expectation_type} {where} {outcome}",
         body=result.summary,
     )
 

@@ -16,8 +16,14 @@ def associations_summary(measurements: dict[str, pl.DataFrame]) -> list[str]:
     cells = measurements.get("association_cells")
     if pairs is None or cells is None or pairs.height == 0:
         return []
-    ranked = pairs.filter(pl.col("cramers_v_corrected").is_not_null()).sort(
-        "cramers_v_corrected", descending=True
+    ranked = (
+        pairs.filter(pl.col("cramers_v_corrected").is_not_null())
+        .sort(["cramers_v_corrected", "attribute", "field"], descending=[True, False, False])
+        .with_row_index("rank")
+    )
+    # The strongest pairs, and every sensitive pair wherever it ranks.
+    shown = ranked.filter(
+        (pl.col("rank") < MAX_PAIRS_SHOWN) | pl.col("is_sensitive").fill_null(False)
     )
     lines = [
         "",
@@ -27,6 +33,10 @@ def associations_summary(measurements: dict[str, pl.DataFrame]) -> list[str]:
         "the records where both are known: bias-corrected Cramér's V (0 none, 1 complete) and "
         "mutual information normalised by the mean of the two entropies. A model trained on a "
         "strongly associated pair can learn the attribute as a shortcut.",
+        "",
+        f"Shown: the {min(MAX_PAIRS_SHOWN, ranked.height)} strongest of {ranked.height} measured "
+        "pairs and every pair the spec marks sensitive; `measurements/associations.parquet` "
+        "has them all.",
         "",
         md.table(
             ["attribute", "field", "records", "Cramér's V", "normalised MI", "sensitive"],
@@ -39,7 +49,7 @@ def associations_summary(measurements: dict[str, pl.DataFrame]) -> list[str]:
                     md.number(r["normalised_mutual_information"]),
                     "yes" if r.get("is_sensitive") else "",
                 )
-                for r in ranked.head(MAX_PAIRS_SHOWN).iter_rows(named=True)
+                for r in shown.iter_rows(named=True)
             ],
         ),
     ]
@@ -99,10 +109,10 @@ def bias_alignment_summary(counts: pl.DataFrame | None) -> list[str]:
         "For each pair the spec marks sensitive (`measurement.sensitive_pairs`), a cell is "
         "bias-aligned when its lift is above 1 and the lower end of its 95% Wilson interval "
         "lies above the value's overall share, so the data supports the association. The "
-        "group's records with that value are bias-aligned; its records with another known "
-        "value are bias-conflicting: they contradict the association, and a model builder can "
-        "give them more weight. `data/bias_alignment_members.parquet` lists every such record "
-        "by `batch_id` and `record_id` with its `alignment`.",
+        "group's records with an aligned value are bias-aligned; its records with any other "
+        "known value are bias-conflicting: they contradict the association, and a model builder "
+        "can give them more weight. `data/bias_alignment_members.parquet` lists every record "
+        "of those groups once per pair, by `batch_id` and `record_id`, with its `alignment`.",
         "",
     ]
     if counts.height == 0:

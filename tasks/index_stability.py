@@ -27,14 +27,19 @@ STABILITY_SCHEMA = {
 
 
 def compare_indices(
-    current: pl.DataFrame, parent_folder: Path | None, parent_version: str | None
+    current: pl.DataFrame,
+    parent_folder: Path | None,
+    parent_version: str | None,
+    min_count: int,
 ) -> pl.DataFrame:
     """Return one row per attribute and index with its value now and in the parent release.
 
     `is_parent_inside_interval` is true when the parent's value lies inside this release's
-    bootstrap interval, so the change is within the sampling uncertainty. Parent columns are
-    null for a first release, for an attribute the parent did not measure, and for an index
-    the parent's table lacks.
+    bootstrap interval, so the change is within the sampling uncertainty. It is null where
+    fewer than `min_count` values of the attribute are known: resampling so few records gives
+    an interval that often ends at the value itself, so it cannot tell change from noise.
+    Parent columns are null for a first release, for an attribute the parent did not measure,
+    and for an index the parent's table lacks.
     """
     parent_rows: dict[str, dict] = {}
     parent_file = (
@@ -53,7 +58,7 @@ def compare_indices(
             upper = _number(row.get(f"{index}_upper"))
             parent_value = _number(parent.get(index))
             is_inside = None
-            if None not in (parent_value, lower, upper):
+            if None not in (parent_value, lower, upper) and row["count_known"] >= min_count:
                 is_inside = lower <= parent_value <= upper
             rows.append(
                 {
@@ -89,7 +94,9 @@ def stability_summary(stability: pl.DataFrame | None) -> list[str]:
     lines += [
         f"Each index of this release beside its value in release {version}. A change is within "
         "the sampling uncertainty when the earlier value lies inside this release's bootstrap "
-        "interval. Every index is in `measurements/index_stability.parquet`.",
+        "interval. The verdict is n/a for an attribute with fewer known values than the "
+        "small-cell size, whose interval is too coarse to judge. Every index is in "
+        "`measurements/index_stability.parquet`.",
         "",
         md.table(
             ["attribute", "index", "now", f"in {version}", "change", "within the interval"],

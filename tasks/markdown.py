@@ -26,7 +26,10 @@ def percent(value: float | None, digits: int = 2) -> str:
 
 
 def number(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    if value is None:
+        return "n/a"
+    # Adding 0.0 turns -0.0 into 0.0, so a value that rounds to zero never prints as -0.000.
+    return f"{round(value, digits) + 0.0:.{digits}f}"
 
 
 def _cell(value: Any) -> str:

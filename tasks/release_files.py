@@ -89,7 +89,10 @@ def write_release_folder(
             query = _published_query(table, removals, spec.small_cell_size)
             _copy_to_parquet(connection, query, folder / "measurements" / f"{table}.parquet")
     stability = compare_indices(
-        measurements["diversity_by_attribute"], identity.parent_path, identity.parent_version
+        measurements["diversity_by_attribute"],
+        identity.parent_path,
+        identity.parent_version,
+        spec.small_cell_size,
     )
     measurements["index_stability"] = stability
     stability.write_parquet(folder / "measurements" / "index_stability.parquet", compression="zstd")
@@ -197,7 +200,7 @@ def write_data(connection: duckdb.DuckDBPyConnection, spec: CollectionSpec, fold
     _copy_to_parquet(
         connection,
         "select * from bias_alignment_members "
-        "order by attribute, field, category, aligned_value, batch_id, record_id",
+        "order by attribute, field, category, batch_id, record_id",
         folder / "data" / "bias_alignment_members.parquet",
     )
     if not spec.source.has_images:

@@ -276,7 +276,9 @@ def load_spec(path: Path | str) -> CollectionSpec:
         policies=read_policies(reader, top, source.has_images),
         landing=read_landing(reader, top.get("landing"), path.parent, source.format),
         alerts=read_alerts(reader, top.get("alerts")),
-        sensitive_pairs=read_sensitive_pairs(reader, measurement.get("sensitive_pairs"), fields),
+        sensitive_pairs=read_sensitive_pairs(
+            reader, measurement.get("sensitive_pairs"), fields, max_association_categories
+        ),
         bootstrap=read_bootstrap(reader, measurement.get("bootstrap")),
     )
 

@@ -39,9 +39,13 @@ class BootstrapSettings:
 
 
 def read_sensitive_pairs(
-    reader: _Reader, value: Any, fields: tuple[FieldSpec, ...]
+    reader: _Reader, value: Any, fields: tuple[FieldSpec, ...], max_categories: int
 ) -> tuple[SensitivePair, ...]:
-    """Read `measurement.sensitive_pairs`: a list of {attribute, field} mappings."""
+    """Read `measurement.sensitive_pairs`: a list of {attribute, field} mappings.
+
+    A pair whose field can take more values than `max_categories` is rejected here, because
+    the associations table would leave it out and its gate could not judge it.
+    """
     key = "measurement.sensitive_pairs"
     if value is None:
         return ()
@@ -74,6 +78,15 @@ def read_sensitive_pairs(
                 f"`{attribute}` and `{field}` are derived one from the other, so their "
                 "association is complete by construction; pick another pair",
             )
+        for name in (attribute, field):
+            possible = _count_possible_values(by_name[name])
+            if possible is not None and possible > max_categories:
+                raise reader.fail(
+                    item_key,
+                    f"`{name}` can take {possible} values, more than "
+                    f"measurement.max_association_categories ({max_categories}), so the pair "
+                    "is not measured; pair a binned or grouped field, or raise that limit",
+                )
         pair = SensitivePair(attribute, field)
         if pair in pairs:
             raise reader.fail(item_key, f"lists `{attribute}` with `{field}` twice")
@@ -104,3 +117,20 @@ def read_bootstrap(reader: _Reader, value: Any) -> BootstrapSettings:
             f"{key}.confidence", f"got {confidence}; expected a level from 0.5 to below 1"
         )
     return BootstrapSettings(replicates=replicates, seed=seed, confidence=float(confidence))
+
+
+def _count_possible_values(spec_field: FieldSpec) -> int | None:
+    """Return how many values a field can take, or None when only the data can tell."""
+    if spec_field.bins:
+        return len(spec_field.bins)
+    if spec_field.groups:
+        return len(set(spec_field.groups.values())) + (spec_field.multiple_label is not None)
+    if spec_field.categories:
+        return len(spec_field.categories)
+    if (
+        spec_field.type == "integer"
+        and spec_field.minimum is not None
+        and spec_field.maximum is not None
+    ):
+        return spec_field.maximum - spec_field.minimum + 1
+    return None

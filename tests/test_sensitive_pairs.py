@@ -167,8 +167,9 @@ def test_invalid_sensitive_pairs_raise(make_collection, pairs, key, problem):
 
 
 def test_unmeasured_sensitive_pair_raises(make_collection, tmp_path):
-    # Age has 20 distinct values, more than the limit of 5, so sex × age is never measured.
-    spec_text = SMALL_SPEC.replace(
+    # Without a declared range, only the data tells that age has 20 distinct values, more than
+    # the limit of 5, so sex × age is never measured.
+    spec_text = SMALL_SPEC.replace("    min: 18\n    max: 99\n", "").replace(
         "  small_cell_size: 2\n",
         "  small_cell_size: 2\n  max_association_categories: 5\n"
         "  sensitive_pairs: [{attribute: sex, field: age}]\n",
@@ -292,6 +293,35 @@ def test_members_name_each_record(planted_warehouse):
         assert row["alignment"] == expected, row["record_id"]
 
 
+def test_two_aligned_values_one_row_each(make_collection, tmp_path):
+    # Women earn low or mid (18 + 18 of 40), men high (36 of 40); overall low and mid are 25%
+    # each and high 50%, so Female × low, Female × mid and Male × high are all aligned.
+    counts = [("Female", "low", 18), ("Female", "mid", 18), ("Female", "high", 4)]
+    counts += [("Male", "low", 2), ("Male", "mid", 2), ("Male", "high", 36)]
+    lines = ["person_id,sex,race,age,income"]
+    for sex, income, count in counts:
+        for _ in range(count):
+            lines.append(f"p{len(lines)},{sex},A,30,{income}")
+    spec = SENSITIVE_SPEC.replace("categories: [low, high]", "categories: [low, mid, high]")
+    spec_path = make_collection(rows="\n".join(lines) + "\n", spec=spec, suite=association_suite(1))
+    warehouse = tmp_path / "w.duckdb"
+    measure_and_gate(spec_path, warehouse)
+
+    cells = fetch_rows(warehouse, "select * from bias_alignment_counts")
+    members = fetch_rows(warehouse, "select category, value, alignment from bias_alignment_members")
+
+    assert {(c["category"], c["aligned_value"]) for c in cells} == {
+        ("Female", "low"),
+        ("Female", "mid"),
+        ("Male", "high"),
+    }
+    assert {c["category"]: c["count_conflicting"] for c in cells} == {"Female": 4, "Male": 4}
+    assert len(members) == 80
+    conflicting = [(m["category"], m["value"]) for m in members if m["alignment"] == "conflicting"]
+    assert sorted(set(conflicting)) == [("Female", "high"), ("Male", "low"), ("Male", "mid")]
+    assert len(conflicting) == 8
+
+
 def test_non_sensitive_pair_has_no_members(planted_warehouse):
     rows = fetch_rows(
         planted_warehouse, "select distinct attribute, field from bias_alignment_members"
@@ -326,3 +356,11 @@ def test_weak_cell_is_not_aligned(make_collection, tmp_path):
     assert binomtest(2, 3).proportion_ci(method="wilson").low < 0.5
     assert fetch_rows(warehouse, "select * from bias_alignment_counts") == []
     assert fetch_rows(warehouse, "select * from bias_alignment_members") == []
+
+
+def test_unmeasurable_pair_rejected_by_spec(make_collection):
+    # age is an integer from 18 to 99: 82 possible values, over the default limit of 50.
+    spec = SENSITIVE_SPEC.replace("{attribute: sex, field: income}", "{attribute: sex, field: age}")
+
+    with pytest.raises(SpecError, match=r"`age` can take 82 values, more than .*\(50\)"):
+        load_spec(make_collection(spec=spec))
