@@ -632,6 +632,13 @@ def _read_dimensions(
                 "missing; every demographic field needs a definition and a rationale",
             )
         entry = reader.mapping(section[name], f"dimensions.{name}", ("definition", "rationale"))
+        for part in ("definition", "rationale"):
+            if entry.get(part) is None:
+                raise reader.fail(
+                    f"dimensions.{name}.{part}",
+                    f"missing; write the {part} of `{name}` as a sentence, which the datasheet "
+                    "quotes beside its numbers",
+                )
         dimensions.append(
             Dimension(
                 attribute=name,

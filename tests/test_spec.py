@@ -132,7 +132,9 @@ def spec_error_pattern(key: str, problem: str) -> str:
             SMALL_SPEC,
             "  sex: {definition: Sex as reported., rationale: Each sex needs enough records.}\n",
             "  sex: {definition: Sex as reported.}\n",
-            spec_error_pattern("dimensions.sex.rationale", "missing; expected a string"),
+            spec_error_pattern(
+                "dimensions.sex.rationale", "missing; write the rationale of `sex` as a sentence"
+            ),
             id="dimension without rationale",
         ),
         pytest.param(
