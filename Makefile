@@ -25,7 +25,7 @@ test: $(BIN)/faircurate lint
 	$(BIN)/pytest
 
 lint: $(BIN)/faircurate
-	$(BIN)/ruff check flows tasks tests
+	$(BIN)/ruff check flows tasks tests bench
 
 clean:
 	rm -rf warehouse releases build .pytest_cache
