@@ -171,10 +171,13 @@ def _dispatch(arguments: argparse.Namespace) -> int:
     from tasks.log import hide_user_error_tracebacks
 
     hide_user_error_tracebacks()
+    from tasks.runners import with_configured_runner
+
     if arguments.command == "ingest":
         from flows.ingest import ingest
 
-        report.print_batches(ingest(arguments.spec, arguments.warehouse), arguments.warehouse, spec)
+        batches = with_configured_runner(ingest)(arguments.spec, arguments.warehouse)
+        report.print_batches(batches, arguments.warehouse, spec)
         return 0
     if arguments.command == "withdraw":
         from flows.withdraw import withdraw
@@ -202,7 +205,7 @@ def _dispatch(arguments: argparse.Namespace) -> int:
     from flows.pipeline import run
     from flows.release import release
 
-    flow = run if arguments.command == "run" else release
+    flow = with_configured_runner(run if arguments.command == "run" else release)
     result = flow(
         arguments.spec, arguments.warehouse, arguments.releases, arguments.version, arguments.bump
     )
