@@ -1,11 +1,16 @@
-"""Write BENCHMARKS.md from the results of one benchmark run."""
+"""Write BENCHMARKS.md from the results of one benchmark run.
+
+Usage: python -m bench.report [RESULTS_JSON [OUTPUT]]  (defaults: build/bench/results.json,
+BENCHMARKS.md), to render a run again without repeating it.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
-from datetime import UTC, datetime
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -23,7 +28,7 @@ def write_report(results: dict, path: Path) -> None:
         _fixed_cost(results),
         _media(results),
         _targets(results),
-        _notes(),
+        _notes(results),
     ]
     path.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
 
@@ -32,8 +37,8 @@ def _header(results: dict) -> str:
     sizes = ",".join(str(s) for s in results["sizes"])
     return (
         "# Benchmarks\n\n"
-        f"Every figure below comes from one run of `make bench` on "
-        f"{datetime.now(UTC):%Y-%m-%d} (UTC), the final run written for this page, with "
+        f"Every figure below comes from one run of `make bench` that finished at "
+        f"{results.get('finished_at', 'an unrecorded time')} (UTC), with "
         f"`BENCH_SIZES={sizes}` and `BENCH_MEDIA_IMAGES={results['media_images']}`. Rerun it "
         "with:\n\n```sh\nmake bench\n```\n\n"
         "Each measured job runs in its own Python process started by `bench/run.py`. Times are "
@@ -169,85 +174,121 @@ def _media(results: dict) -> str:
     )
 
 
-def target_rows(results: dict) -> list[tuple[str, str, bool | None]]:
+Target = tuple[str, str, bool | None]
+
+
+def target_rows(results: dict) -> list[Target]:
     """Return (target, measured figure, met) for every target; met is None when unmeasured."""
-    rows = []
-    sizes = [s for s in results["per_size"] if _pipeline_stages(results["per_size"][s]["pipeline"])]
-    scripted = [s for s in sizes if _figure(results["per_size"][s]["duckdb"], "load_measure_s")]
-    if len(scripted) >= 2:
-        low, high = scripted[-2], scripted[-1]
-        millions = (int(high) - int(low)) / MILLION
-        jobs_low, jobs_high = results["per_size"][low], results["per_size"][high]
-        pipe = _pipeline_stages(jobs_high["pipeline"]) - _pipeline_stages(jobs_low["pipeline"])
-        script = (_figure(jobs_high["duckdb"], "load_measure_s")
-                  - _figure(jobs_low["duckdb"], "load_measure_s"))  # fmt: skip
-        ratio = (pipe / millions) / (script / millions)
-        rows.append((
-            "marginal cost per 1M rows within 1.5x of the DuckDB script",
-            f"{pipe / millions:.2f} s vs {script / millions:.2f} s per 1M rows "
-            f"({int(low):,} to {int(high):,} rows): {ratio:.1f}x",
-            ratio <= 1.5,
-        ))  # fmt: skip
-    else:
-        rows.append(("marginal cost per 1M rows within 1.5x of the DuckDB script",
-                     "needs two sizes", None))  # fmt: skip
+    per_size = results["per_size"]
+    sizes = [s for s in per_size if _pipeline_stages(per_size[s]["pipeline"])]
+    rows = [_marginal_cost(per_size, sizes), _gates_speedup(per_size, sizes)]
+    for row in (
+        _fixed_cost_target(results["fixed"]),
+        _scaling(per_size, sizes),
+        _peak_memory(per_size),
+        _media_rate(results["media"]),
+    ):
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def _marginal_cost(per_size: dict, sizes: list[str]) -> Target:
+    target = "marginal cost per 1M rows within 1.5x of the DuckDB script"
+    scripted = [s for s in sizes if _figure(per_size[s]["duckdb"], "load_measure_s")]
+    if len(scripted) < 2:
+        return (target, "needs two sizes", None)
+    low, high = scripted[-2], scripted[-1]
+    millions = (int(high) - int(low)) / MILLION
+    pipe = _pipeline_stages(per_size[high]["pipeline"]) - _pipeline_stages(
+        per_size[low]["pipeline"]
+    )
+    script = _figure(per_size[high]["duckdb"], "load_measure_s") - _figure(
+        per_size[low]["duckdb"], "load_measure_s"
+    )
+    ratio = pipe / script
+    figure = (
+        f"{pipe / millions:.2f} s vs {script / millions:.2f} s per 1M rows "
+        f"({int(low):,} to {int(high):,} rows): {ratio:.1f}x"
+    )
+    return (target, figure, ratio <= 1.5)
+
+
+def _gates_speedup(per_size: dict, sizes: list[str]) -> Target:
     worst = None
     for size in sizes:
-        gates = _figure(results["per_size"][size]["pipeline"], "gates_s")
-        validate = _figure(results["per_size"][size]["gx"], "validate_s")
+        gates = _figure(per_size[size]["pipeline"], "gates_s")
+        validate = _figure(per_size[size]["gx"], "validate_s")
         if validate is None:
             continue
         speedup = validate / gates
         if worst is None or speedup < worst[1]:
             worst = (size, speedup)
-    rows.append((
-        "gates at least 10x faster than stock GX",
-        "no stock GX result" if worst is None
-        else f"lowest speed-up {worst[1]:.1f}x (at {int(worst[0]):,} rows)",
-        None if worst is None else worst[1] >= 10,
-    ))  # fmt: skip
-    tiny = [r["wall_s"] for r in results["fixed"]["pipeline"] if r["error"] is None]
-    bare = [r["wall_s"] for r in results["fixed"]["prefect"] if r["error"] is None]
-    if tiny and bare:
-        ratio = statistics.median(tiny) / statistics.median(bare)
-        rows.append(("fixed cost of a tiny collection within 1.3x of a bare Prefect flow",
-                     f"{ratio:.2f}x", ratio <= 1.3))  # fmt: skip
-    scaling = []
+    target = "gates at least 10x faster than stock GX"
+    if worst is None:
+        return (target, "no stock GX result", None)
+    return (target, f"lowest speed-up {worst[1]:.1f}x (at {int(worst[0]):,} rows)", worst[1] >= 10)
+
+
+def _fixed_cost_target(fixed: dict) -> Target | None:
+    tiny = [r["wall_s"] for r in fixed["pipeline"] if r["error"] is None]
+    bare = [r["wall_s"] for r in fixed["prefect"] if r["error"] is None]
+    if not tiny or not bare:
+        return None
+    ratio = statistics.median(tiny) / statistics.median(bare)
+    target = "fixed cost of a tiny collection within 1.3x of a bare Prefect flow"
+    return (target, f"{ratio:.2f}x", ratio <= 1.3)
+
+
+def _scaling(per_size: dict, sizes: list[str]) -> Target | None:
+    factors = []
     for low, high in zip(sizes, sizes[1:], strict=False):
         if int(high) == 10 * int(low):
-            factor = (_pipeline_stages(results["per_size"][high]["pipeline"])
-                      / _pipeline_stages(results["per_size"][low]["pipeline"]))  # fmt: skip
-            scaling.append(f"{int(low):,} to {int(high):,}: {factor:.1f}x")
-    if scaling:
-        worst_factor = max(float(s.rsplit(": ", 1)[1][:-1]) for s in scaling)
-        rows.append(("ten times the rows for at most eleven times the time",
-                     "; ".join(scaling), worst_factor <= 11))  # fmt: skip
-    largest = max(results["per_size"], key=int) if results["per_size"] else None
-    if largest:
-        jobs = results["per_size"][largest]
-        peak = jobs["pipeline"]["peak_rss_mb"]
-        first_try = jobs.get("pipeline at the default memory limit")
-        if first_try is not None:
-            figure = (
-                f"out of memory at the default limit after {first_try['wall_s']:.0f} s (peak "
-                f"{first_try['peak_rss_mb']:,.0f} MB); {peak:,.0f} MB with "
-                f"{jobs['pipeline']['figures'].get('memory_limit')}"
+            factor = _pipeline_stages(per_size[high]["pipeline"]) / _pipeline_stages(
+                per_size[low]["pipeline"]
             )
-            met = False
-        else:
-            figure = f"{peak:,.0f} MB"
-            met = (
-                peak <= 2000 and int(largest) >= 10 * MILLION and jobs["pipeline"]["error"] is None
-            )
-        rows.append((f"peak resident memory at most 2 GB at {int(largest):,} rows", figure, met))
-    stage, loop = results["media"]["stage"], results["media"]["loop"]
-    if not stage["error"] and not loop["error"]:
-        ratio = (stage["figures"]["images"] / stage["figures"]["check_s"]) / (
-            loop["figures"]["images"] / loop["figures"]["check_s"]
+            factors.append((low, high, factor))
+    if not factors:
+        return None
+    figure = "; ".join(f"{int(low):,} to {int(high):,}: {f:.1f}x" for low, high, f in factors)
+    met = max(f for _, _, f in factors) <= 11
+    return ("ten times the rows for at most eleven times the time", figure, met)
+
+
+def _peak_memory(per_size: dict) -> Target | None:
+    if not per_size:
+        return None
+    largest = max(per_size, key=int)
+    jobs = per_size[largest]
+    if int(largest) < 10 * MILLION:
+        figure = (
+            f"largest size run: {int(largest):,} rows, {jobs['pipeline']['peak_rss_mb']:,.0f} MB"
         )
-        rows.append(("media stage images/s against a decode-and-hash loop on every core",
-                     f"{ratio:.2f} of the loop's rate", None))  # fmt: skip
-    return rows
+        return ("peak resident memory at most 2 GB at 10,000,000 rows", figure, None)
+    peak = jobs["pipeline"]["peak_rss_mb"]
+    first_try = jobs.get("pipeline at the default memory limit")
+    if first_try is not None:
+        figure = (
+            f"out of memory at the default limit after {first_try['wall_s']:.0f} s (peak "
+            f"{first_try['peak_rss_mb']:,.0f} MB); {peak:,.0f} MB with "
+            f"{jobs['pipeline']['figures'].get('memory_limit')}"
+        )
+        met = False
+    else:
+        figure = f"{peak:,.0f} MB"
+        met = peak <= 2000 and jobs["pipeline"]["error"] is None
+    return (f"peak resident memory at most 2 GB at {int(largest):,} rows", figure, met)
+
+
+def _media_rate(media: dict) -> Target | None:
+    stage, loop = media["stage"], media["loop"]
+    if stage["error"] or loop["error"]:
+        return None
+    ratio = (stage["figures"]["images"] / stage["figures"]["check_s"]) / (
+        loop["figures"]["images"] / loop["figures"]["check_s"]
+    )
+    target = "media stage images/s against a decode-and-hash loop on every core"
+    return (target, f"{ratio:.2f} of the loop's rate", None)
 
 
 def _targets(results: dict) -> str:
@@ -262,5 +303,29 @@ def _targets(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _notes() -> str:
-    return "## Why a target is missed\n\n<!-- reasons -->"
+# Why each target can be missed, from what the jobs do; printed only for targets this run missed.
+MISS_REASONS: dict[str, str] = {}
+
+
+def _notes(results: dict) -> str:
+    lines = ["## Why a target is missed\n"]
+    for target, _, met in target_rows(results):
+        if met is False:
+            key = next((k for k in MISS_REASONS if target.startswith(k)), None)
+            reason = MISS_REASONS.get(key, "not analysed yet")
+            lines.append(f"- **{target}**: {reason}")
+    if len(lines) == 1:
+        lines.append("Every target with a threshold was met.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    source = Path(argv[0]) if argv else Path("build/bench/results.json")
+    output = Path(argv[1]) if len(argv) > 1 else Path("BENCHMARKS.md")
+    write_report(json.loads(source.read_text()), output)
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

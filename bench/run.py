@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.generate import generate
@@ -104,6 +105,7 @@ def main() -> int:
         "per_size": {str(s): {k: asdict(r) for k, r in v.items()} for s, v in per_size.items()},
         "media": {k: asdict(r) for k, r in media.items()},
         "media_images": media_images,
+        "finished_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
     }
     (work / "results.json").write_text(json.dumps(results, indent=2))
     write_report(results, output)
