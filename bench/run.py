@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
+import subprocess
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.generate import generate
 from bench.measure import PROJECT_ROOT, JobResult, job_environment, run_job
 from bench.report import write_report
 from tasks.settings import MEMORY_LIMIT_VARIABLE
@@ -77,18 +78,19 @@ def main() -> int:
     work = PROJECT_ROOT / "build" / "bench"
     environment = job_environment(work / "prefect-home")
     runner = _Runner(work, environment, timeout)
+    generator = _Generator(environment)
 
     # The first flow in a new Prefect home creates its database, so it is run and not counted.
     runner.run("prefect", [], "warm-up")
     fixed = {
         "pipeline": [
-            runner.pipeline(_collection(work, TINY_ROWS), f"tiny-{i}") for i in range(repeats)
+            runner.pipeline(generator.tabular(work, TINY_ROWS), f"tiny-{i}") for i in range(repeats)
         ],
         "prefect": [runner.run("prefect", [], f"bare-{i}") for i in range(repeats)],
     }
     per_size = {}
     for size in sizes:
-        folder = _collection(work, size)
+        folder = generator.tabular(work, size)
         per_size[size] = {
             "pipeline": runner.pipeline(folder, str(size)),
             "duckdb": runner.duckdb(folder, str(size)),
@@ -97,7 +99,7 @@ def main() -> int:
         if str(size) in runner.first_tries:
             per_size[size]["pipeline at the default memory limit"] = runner.first_tries[str(size)]
         _print_size(size, per_size[size])
-    media = runner.media(work, media_images)
+    media = runner.media(generator.images(work, media_images), media_images)
 
     results = {
         "sizes": sizes,
@@ -106,6 +108,8 @@ def main() -> int:
         "media": {k: asdict(r) for k, r in media.items()},
         "media_images": media_images,
         "finished_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+        # Linux starts a forked child's peak RSS at its parent's, so this is every job's floor.
+        "runner_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     (work / "results.json").write_text(json.dumps(results, indent=2))
     write_report(results, output)
@@ -137,7 +141,8 @@ class _Runner:
     def pipeline(self, folder: Path, label: str) -> JobResult:
         result = self._pipeline_once(folder, label, self.environment)
         self.first_tries.pop(label, None)
-        if result.error is not None and "Out of Memory" in result.error:
+        log = self.work / "logs" / f"pipeline-{label}.log"
+        if result.error is not None and "OutOfMemoryException" in log.read_text(errors="replace"):
             retry_limit = os.environ.get("BENCH_RETRY_MEMORY_LIMIT", "4GB")
             environment = self.environment | {MEMORY_LIMIT_VARIABLE: retry_limit}
             self.first_tries[label] = result
@@ -164,29 +169,49 @@ class _Runner:
         _remove_database(database)
         return result
 
-    def media(self, work: Path, images: int) -> dict[str, JobResult]:
-        folder = work / "data" / f"media-{images}"
-        paths_file = folder / "paths.txt"
-        if not paths_file.is_file():
-            shutil.rmtree(folder, ignore_errors=True)
-            generate(folder, images, seed=SEED, image_size=MEDIA_IMAGE_SIZE,
-                     composition_path=_single_person_composition(work))  # fmt: skip
-            paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("main_*.png"))
-            paths_file.write_text("\n".join(paths) + "\n")
-        arguments = [str(folder), str(paths_file)]
+    def media(self, folder: Path, images: int) -> dict[str, JobResult]:
+        arguments = [str(folder), str(folder / "paths.txt")]
         return {
             "stage": self.run("media-stage", arguments, str(images)),
             "loop": self.run("media-loop", arguments, str(images)),
         }
 
 
-def _collection(work: Path, rows: int) -> Path:
-    """Return the folder of a generated tabular collection, generating it the first time."""
-    folder = work / "data" / f"tabular-{rows}"
-    if not (folder / "collection.yaml").is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-        generate(folder, rows, seed=SEED, layout="tabular", name="bench")
-    return folder
+class _Generator:
+    """Generate collections in child processes, so this process stays small.
+
+    Linux starts a forked child's peak resident memory at its parent's, so a large parent
+    would raise every job's measured peak.
+    """
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        self.environment = environment
+
+    def tabular(self, work: Path, rows: int) -> Path:
+        """Return the folder of a generated tabular collection, generating it the first time."""
+        folder = work / "data" / f"tabular-{rows}"
+        if not (folder / "collection.yaml").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            self._generate(folder, rows, ["--layout", "tabular", "--name", "bench"])
+        return folder
+
+    def images(self, work: Path, images: int) -> Path:
+        """Return a FHIBE-layout folder of `images` PNG files with their list in paths.txt."""
+        folder = work / "data" / f"media-{images}"
+        paths_file = folder / "paths.txt"
+        if not paths_file.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            composition = _single_person_composition(work)
+            options = ["--image-size", str(MEDIA_IMAGE_SIZE), "--composition", str(composition)]
+            self._generate(folder, images, options)
+            paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("main_*.png"))
+            paths_file.write_text("\n".join(paths) + "\n")
+        return folder
+
+    def _generate(self, folder: Path, rows: int, options: list[str]) -> None:
+        command = [sys.executable, "-m", "bench.generate", str(folder), "--appearances",
+                   str(rows), "--seed", str(SEED), *options]  # fmt: skip
+        subprocess.run(command, check=True, env=self.environment, cwd=PROJECT_ROOT)
 
 
 def _single_person_composition(work: Path) -> Path:
