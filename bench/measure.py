@@ -76,8 +76,10 @@ def run_job(
     code = os.waitstatus_to_exitcode(status)
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
     if code != 0:
-        last_line = lines[-1] if lines else ""
-        result.error = f"exit status {code}: {last_line[-300:]} (log: {log})"
+        # Prefect logs its server's stop after the error, so the last error line is shown.
+        errors = [line for line in lines if "Error" in line or "Exception" in line]
+        shown = errors[-1] if errors else (lines[-1] if lines else "")
+        result.error = f"exit status {code}: {shown[-300:]} (log: {log})"
         return result
     figures = _figures(lines)
     if figures is None:
