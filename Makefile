@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-photos test lint clean
+.PHONY: demo demo-photos test lint bench clean
 
 $(BIN)/faircurate: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("faircurate needs Python 3.11 or newer, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -25,7 +25,11 @@ test: $(BIN)/faircurate lint
 	$(BIN)/pytest
 
 lint: $(BIN)/faircurate
-	$(BIN)/ruff check flows tasks tests
+	$(BIN)/ruff check flows tasks tests bench
+
+# Kept out of `make test`: it runs for a long time. BENCH_SIZES=10k,100k picks the sizes.
+bench: $(BIN)/faircurate
+	PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 $(BIN)/python -m bench.run
 
 clean:
 	rm -rf warehouse releases build .pytest_cache

@@ -231,8 +231,9 @@ def _dispatch(arguments: argparse.Namespace) -> int:
         return 0
 
     from flows.release import release
+    from tasks.runners import with_configured_runner
 
-    result = release(
+    result = with_configured_runner(release)(
         arguments.spec,
         arguments.warehouse,
         arguments.releases,
@@ -248,16 +249,18 @@ def _dispatch(arguments: argparse.Namespace) -> int:
 
 def _ingest_command(arguments: argparse.Namespace, spec) -> int:
     from flows import report
+    from tasks.runners import with_configured_runner
 
     if arguments.command == "ingest":
         from flows.ingest import ingest
 
-        report.print_batches(ingest(arguments.spec, arguments.warehouse), arguments.warehouse, spec)
+        batches = with_configured_runner(ingest)(arguments.spec, arguments.warehouse)
+        report.print_batches(batches, arguments.warehouse, spec)
         return 0
     if arguments.command == "ingest-landing":
         from flows.landing import ingest_landing
 
-        landing = ingest_landing(arguments.spec, arguments.warehouse)
+        landing = with_configured_runner(ingest_landing)(arguments.spec, arguments.warehouse)
         if not landing.batches:
             print(f"Landing folder {spec.landing.folder}: nothing new")
         report.print_batches(landing.batches, arguments.warehouse, spec)
@@ -266,7 +269,7 @@ def _ingest_command(arguments: argparse.Namespace, spec) -> int:
         return 0
     from flows.pipeline import run
 
-    result = run(
+    result = with_configured_runner(run)(
         arguments.spec,
         arguments.warehouse,
         arguments.releases,

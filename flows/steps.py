@@ -8,6 +8,8 @@ from tasks.errors import InputFileError, LandingError
 from tasks.landing import RejectedFile, find_landed_files, record_landed_files
 from tasks.load import BatchReport, ingest_batch
 from tasks.load_images import ingest_image_collection
+from tasks.runners import runs_on_cluster
+from tasks.scale_out import ingest_batches_on_workers
 from tasks.spec import CollectionSpec
 
 
@@ -18,7 +20,11 @@ def ingest_every_batch(
     folder; a photo collection is one batch. Returns the batches and the rejected files."""
     if spec.source.has_images:
         return [ingest_image_collection(spec, warehouse)], []
-    batches = [ingest_batch(spec, path, warehouse) for path in spec.source.files]
+    # On a Dask task runner the files are normalised on the workers and loaded here.
+    if runs_on_cluster():
+        batches = ingest_batches_on_workers(spec, warehouse)
+    else:
+        batches = [ingest_batch(spec, path, warehouse) for path in spec.source.files]
     landed, rejected = ingest_landed_files(spec, warehouse)
     return batches + landed, rejected
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,9 +12,9 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.adapters.delimited import read_delimited
+from tasks.adapters.delimited import RawBatch, read_delimited
 from tasks.log import stage_logger
-from tasks.normalise import NormalisedBatch, check_counts, normalise_batch
+from tasks.normalise import NormalisedBatch, normalise_batch
 from tasks.spec import CollectionSpec
 from tasks.warehouse import (
     check_collection,
@@ -38,6 +39,22 @@ class BatchReport:
     replaces_batch_id: str | None = None
 
 
+@dataclass(frozen=True)
+class BatchSummary:
+    """The identity and counts of a read source file, which loading needs besides its rows."""
+
+    batch_id: str
+    path: Path
+    size_bytes: int
+    rows_read: int
+    lines_skipped: dict[str, int]
+
+    @classmethod
+    def of(cls, batch: RawBatch) -> BatchSummary:
+        return cls(batch.batch_id, batch.path, batch.size_bytes, batch.rows.height,
+                   batch.lines_skipped)  # fmt: skip
+
+
 @task(name="ingest_batch", cache_policy=NO_CACHE)
 def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchReport:
     """Read, normalise and load one source file as one batch.
@@ -45,8 +62,22 @@ def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchRepo
     A batch whose content hash is already in the warehouse is skipped, so ingesting the same
     file twice changes nothing. Rows that fail a check go to `quarantine` with their reasons.
     """
-    logger = stage_logger()
     batch = read_delimited(path, spec.source)
+    return load_batch(spec, BatchSummary.of(batch), warehouse, lambda: normalise_batch(spec, batch))
+
+
+def load_batch(
+    spec: CollectionSpec,
+    summary: BatchSummary,
+    warehouse: Path,
+    normalise: Callable[[], NormalisedBatch],
+) -> BatchReport:
+    """Load one normalised source file in one transaction, unless its batch is already loaded.
+
+    `normalise` is called only when the batch is new, so a skipped batch costs no checks.
+    """
+    logger = stage_logger()
+    path = summary.path
     with connect(warehouse) as connection:
         check_collection(connection, spec)
         ensure_records_table(connection, spec)
@@ -54,18 +85,23 @@ def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchRepo
             connection,
             "select count_rows_read, count_rows_loaded, count_rows_quarantined "
             "from batches where batch_id = ?",
-            [batch.batch_id],
+            [summary.batch_id],
         )
         if previous is not None:
-            logger.info("batch %s (%s): already ingested, skipped", batch.batch_id[:12], path.name)
+            logger.info(
+                "batch %s (%s): already ingested, skipped", summary.batch_id[:12], path.name
+            )
             return BatchReport(
-                batch.batch_id, path.name, True, *previous, lines_skipped=batch.lines_skipped
+                summary.batch_id, path.name, True, *previous, lines_skipped=summary.lines_skipped
             )
 
-        normalised = normalise_batch(spec, batch)
+        normalised = normalise()
         if spec.source.id_column is not None:
-            normalised = _quarantine_known_ids(connection, batch.path.name, normalised)
-        check_counts(batch, normalised)
+            normalised = _quarantine_known_ids(connection, path.name, normalised)
+        accounted = normalised.loaded.height + normalised.quarantined.height
+        if summary.rows_read != accounted:
+            message = f"{path}: {summary.rows_read} rows read but {accounted} loaded or quarantined"
+            raise RuntimeError(message)
         loaded, quarantined = normalised.loaded, normalised.quarantined
         now = datetime.now(UTC)
 
@@ -84,11 +120,11 @@ def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchRepo
             replaced = record_batch(
                 connection,
                 spec,
-                batch_id=batch.batch_id,
+                batch_id=summary.batch_id,
                 source_file=path.name,
-                size_bytes=batch.size_bytes,
-                counts=(batch.rows.height, loaded.height, quarantined.height),
-                lines_skipped=sum(batch.lines_skipped.values()),
+                size_bytes=summary.size_bytes,
+                counts=(summary.rows_read, loaded.height, quarantined.height),
+                lines_skipped=sum(summary.lines_skipped.values()),
                 ingested_at=now,
             )
             connection.execute("commit")
@@ -102,26 +138,26 @@ def ingest_batch(spec: CollectionSpec, path: Path, warehouse: Path) -> BatchRepo
     if replaced:
         logger.warning(
             "batch %s (%s) replaces batch %s of the same file; its records leave the next release",
-            batch.batch_id[:12],
+            summary.batch_id[:12],
             path.name,
             replaced[:12],
         )
     logger.info(
         "batch %s (%s): %d rows read, %d loaded, %d quarantined",
-        batch.batch_id[:12],
+        summary.batch_id[:12],
         path.name,
-        batch.rows.height,
+        summary.rows_read,
         loaded.height,
         quarantined.height,
     )
     return BatchReport(
-        batch_id=batch.batch_id,
+        batch_id=summary.batch_id,
         source_file=path.name,
         already_ingested=False,
-        rows_read=batch.rows.height,
+        rows_read=summary.rows_read,
         rows_loaded=loaded.height,
         rows_quarantined=quarantined.height,
-        lines_skipped=batch.lines_skipped,
+        lines_skipped=summary.lines_skipped,
         replaces_batch_id=replaced,
     )
 

@@ -24,6 +24,8 @@ from tasks.load import BatchReport
 from tasks.log import stage_logger
 from tasks.media import check_images
 from tasks.normalise import NormalisedBatch, normalise_batch
+from tasks.runners import runs_on_cluster
+from tasks.scale_out import check_images_on_workers
 from tasks.spec import CollectionSpec
 from tasks.warehouse import (
     check_collection,
@@ -55,7 +57,11 @@ def ingest_image_collection(spec: CollectionSpec, warehouse: Path) -> BatchRepor
             logger.info("batch %s: already ingested, skipped", source.batch_id[:12])
             return BatchReport(source.batch_id, metadata_name, True, *previous, lines_skipped={})
 
-        media = check_images(source.root, source.images["path"].to_list())
+        image_paths = source.images["path"].to_list()
+        if runs_on_cluster():
+            media = check_images_on_workers(source.root, image_paths)
+        else:
+            media = check_images(source.root, image_paths)
         measured = media.drop("path")
         images = pl.concat(
             [

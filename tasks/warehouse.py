@@ -11,6 +11,7 @@ import duckdb
 
 from tasks.errors import WarehouseError
 from tasks.paths import SQL_DIR
+from tasks.settings import warehouse_settings
 from tasks.spec import CollectionSpec
 
 SCHEMA_TABLES = (
@@ -41,9 +42,6 @@ IMAGE_RECORD_COLUMNS = [
     ("capture_month", "VARCHAR"),
 ]
 
-# DuckDB spills to disk past this limit instead of failing, so large collections stay bounded.
-MEMORY_LIMIT = "2GB"
-
 
 def resolve_warehouse(spec: CollectionSpec, warehouse: Path | str | None) -> Path:
     """Return the warehouse path to use: the given one, or warehouse/<collection>.duckdb."""
@@ -57,8 +55,12 @@ def quote_identifier(name: str) -> str:
 
 @contextmanager
 def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse file, creating it and its schema tables when missing."""
+    """Open the warehouse file, creating it and its schema tables when missing.
+
+    The connection's memory limit and spill folder come from `tasks.settings`.
+    """
     path = Path(path)
+    settings = warehouse_settings()
     if read_only and not path.is_file():
         raise WarehouseError(
             f"warehouse {path} not found; run `faircurate ingest` with the same --warehouse first"
@@ -72,7 +74,12 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
             "using it? Wait for it to finish, or pass another --warehouse"
         ) from None
     try:
-        connection.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
+        # Set after connecting rather than through `config`, because DuckDB rejects a second
+        # connection to an open file whose config differs. The values were validated.
+        connection.execute(f"set memory_limit = '{settings.memory_limit}'")
+        if settings.temp_directory is not None:
+            folder = str(settings.temp_directory).replace("'", "''")
+            connection.execute(f"set temp_directory = '{folder}'")
         if not read_only:
             for table in SCHEMA_TABLES:
                 connection.execute((SQL_DIR / "schema" / f"{table}.sql").read_text())

@@ -1,0 +1,1 @@
+"""Generated collections and the benchmark that measures the pipeline against plain baselines."""
