@@ -254,7 +254,11 @@ def _diversity(inputs: DatasheetInputs) -> list[str]:
         "(natural log), Pielou evenness H / ln k, inverse Simpson 1 / sum of squared shares, "
         "and the effective number of groups exp(H). The last four are followed by their "
         f"{_interval_header(inputs.spec)} in brackets. {_bootstrap_note(inputs.spec)} "
-        "`measurements/diversity_by_attribute.parquet` holds the bounds of every index. A "
+        "`measurements/diversity_by_attribute.parquet` holds the bounds of every index, and "
+        "two indices not shown here: `simpson_index`, the sum of squared shares (the chance "
+        "that two records drawn with replacement share a group), and "
+        "`inverse_simpson_rescaled`, (inverse Simpson - 1) / (k - 1), from 0 for one group to 1 "
+        "for k equal groups. A "
         "resample cannot hold more groups than the data, so the richness and coverage bounds "
         "only show how easily a rare group could be missed.",
         "",

@@ -59,7 +59,10 @@ def associations_summary(measurements: dict[str, pl.DataFrame]) -> list[str]:
     lines += [
         "",
         "The cells that carry the strongest associations: the share of a group with a value, "
-        "its 95% Wilson interval, the share in all records, and the lift (the ratio of the two).",
+        "the 95% Wilson interval of that share, the share in all records, and the lift (the "
+        "ratio of the two). Cells are ranked by the lift that their interval still supports: "
+        "the end of the interval nearest to no association, so a cell of a few records does not "
+        "outrank a large one on a noisy estimate.",
         "",
         md.table(
             [
