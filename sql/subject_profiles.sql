@@ -3,14 +3,18 @@
 -- fall in each group (category or intersection cell) among its known values, so a person with
 -- three photos in the same group has [{group, 3}], and one with no known value has [].
 -- Records without a subject id are people of their own. The bootstrap resamples subjects by
--- drawing profile counts, which keeps every subject's records together.
+-- drawing profile counts, which keeps every subject's records together. A subject with one
+-- record has the profile of its value alone, so those are counted per value without building
+-- a list for each subject: a table of people, with one record each, stays cheap to profile.
 with
 
 subject_keys as (
     select
         batch_id,
         record_id,
-        coalesce(subject_id, batch_id || '/' || record_id) as subject_key
+        coalesce(subject_id, batch_id || '/' || record_id) as subject_key,
+        count(*) over (partition by coalesce(subject_id, batch_id || '/' || record_id))
+            as count_subject_records
     from record_keys
 ),
 
@@ -45,6 +49,23 @@ measured_rows as (
     select 'intersection' as measure_kind, * from intersection_rows
 ),
 
+single_record_profiles as (
+    select
+        measured_rows.measure_kind,
+        measured_rows.measure,
+        case
+            when measured_rows.value is null then []
+            else [{'group_name': measured_rows.value, 'count_records': 1}]
+        end as profile,
+        count(*) as count_subjects
+    from measured_rows
+    inner join subject_keys
+        on measured_rows.batch_id = subject_keys.batch_id
+        and measured_rows.record_id = subject_keys.record_id
+    where subject_keys.count_subject_records = 1
+    group by measured_rows.measure_kind, measured_rows.measure, measured_rows.value
+),
+
 counts_per_subject as (
     select
         measured_rows.measure_kind,
@@ -56,6 +77,7 @@ counts_per_subject as (
     inner join subject_keys
         on measured_rows.batch_id = subject_keys.batch_id
         and measured_rows.record_id = subject_keys.record_id
+    where subject_keys.count_subject_records > 1
     group by all
 ),
 
@@ -71,13 +93,29 @@ profiles as (
         ) as profile
     from counts_per_subject
     group by measure_kind, measure, subject_key
+),
+
+multi_record_profiles as (
+    select
+        measure_kind,
+        measure,
+        profile,
+        count(*) as count_subjects
+    from profiles
+    group by measure_kind, measure, profile
+),
+
+all_profiles as (
+    select * from single_record_profiles
+    union all
+    select * from multi_record_profiles
 )
 
 select
     measure_kind,
     measure,
     profile,
-    count(*) as count_subjects
-from profiles
+    sum(count_subjects) as count_subjects
+from all_profiles
 group by measure_kind, measure, profile
 order by measure_kind, measure, count_subjects desc, cast(profile as varchar)
