@@ -129,6 +129,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FaircurateError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:
+        # DuckDB's exception classes load with the module, which only a running command needs.
+        if type(error).__name__ != "OutOfMemoryException":
+            raise
+        from tasks.settings import MEMORY_LIMIT_VARIABLE, TEMP_DIRECTORY_VARIABLE
+
+        print(
+            f"error: DuckDB ran out of memory ({error}). Raise {MEMORY_LIMIT_VARIABLE} (1GB "
+            f"unless set), or point {TEMP_DIRECTORY_VARIABLE} at a folder with free space for "
+            "spilling, and run the command again",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _release_command(arguments: argparse.Namespace) -> int:
@@ -153,9 +166,11 @@ def _dispatch(arguments: argparse.Namespace) -> int:
     if arguments.command in ("verify", "diff"):
         return _release_command(arguments)
     from tasks.release_registry import check_version_format
+    from tasks.settings import warehouse_settings
     from tasks.spec import load_spec
 
     # Everything that can be checked without Prefect is checked first, in about a second.
+    warehouse_settings()
     spec = load_spec(arguments.spec)
     _require_source_files(spec)
     if getattr(arguments, "version", None):

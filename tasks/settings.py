@@ -20,6 +20,9 @@ TEMP_DIRECTORY_VARIABLE = "FAIRCURATE_DUCKDB_TEMP_DIRECTORY"
 # process come on top, so the default leaves room below 2 GB for them.
 DEFAULT_MEMORY_LIMIT = "1GB"
 MEMORY_LIMIT_FORMAT = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+MINIMUM_MEMORY_LIMIT_BYTES = 32 * 1000**2
+UNIT_BYTES = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
+UNIT_BYTES |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ def warehouse_settings(environ: Mapping[str, str] = os.environ) -> WarehouseSett
             "set it to a number and a unit such as 512MB or 4GB, or unset it for "
             f"{DEFAULT_MEMORY_LIMIT}"
         )
+    if _size_in_bytes(memory_limit) < MINIMUM_MEMORY_LIMIT_BYTES:
+        raise WarehouseError(
+            f"environment variable {MEMORY_LIMIT_VARIABLE} is {memory_limit!r}, too little for "
+            "DuckDB to work in; set it to 32MB or more, such as 1GB"
+        )
     temp_text = environ.get(TEMP_DIRECTORY_VARIABLE, "").strip()
     temp_directory = Path(temp_text) if temp_text else None
     if temp_directory is not None and temp_directory.exists() and not temp_directory.is_dir():
@@ -50,6 +58,12 @@ def warehouse_settings(environ: Mapping[str, str] = os.environ) -> WarehouseSett
             "set it to a folder where DuckDB may write its spill files"
         )
     return WarehouseSettings(memory_limit=memory_limit, temp_directory=temp_directory)
+
+
+def _size_in_bytes(size: str) -> float:
+    """Convert a size that MEMORY_LIMIT_FORMAT accepts, such as `1.5GB`, to bytes."""
+    number, unit = re.match(r"^([\d.]+)\s*([A-Za-z]+)$", size).groups()
+    return float(number) * UNIT_BYTES[unit.lower()]
 
 
 TASK_RUNNER_VARIABLE = "FAIRCURATE_TASK_RUNNER"

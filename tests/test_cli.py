@@ -185,3 +185,24 @@ def test_serve_port_in_use(make_collection, tmp_path):
 
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is in use; pass another --port" in result.stderr
+
+
+def test_out_of_memory_named(adult_spec, tmp_path):
+    assert (
+        faircurate("ingest", str(adult_spec), "--warehouse", "w.duckdb", cwd=tmp_path).returncode
+        == 0
+    )
+
+    result = subprocess.run(
+        [str(FAIRCURATE), "gates", str(adult_spec), "--warehouse", "w.duckdb"],
+        cwd=tmp_path,
+        env={**os.environ, **OFFLINE_ENV, "FAIRCURATE_DUCKDB_MEMORY_LIMIT": "32MB"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "error: DuckDB ran out of memory" in result.stderr
+    assert "Raise FAIRCURATE_DUCKDB_MEMORY_LIMIT" in result.stderr

@@ -70,3 +70,9 @@ def test_temp_directory_file_rejected(tmp_path):
 @pytest.mark.parametrize(("value", "expected"), [("2GB", "2GB"), (" 512 mib ", "512 mib")])
 def test_valid_memory_limit_accepted(value, expected):
     assert warehouse_settings({MEMORY_LIMIT_VARIABLE: value}).memory_limit == expected
+
+
+@pytest.mark.parametrize("value", ["0GB", "1KB", "31MB", "30MiB"])
+def test_tiny_memory_limit_rejected(value):
+    with pytest.raises(WarehouseError, match=f"is '{value}', too little for DuckDB"):
+        warehouse_settings({MEMORY_LIMIT_VARIABLE: value})
