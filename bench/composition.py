@@ -81,7 +81,8 @@ def load_composition(path: Path | str = DEFAULT_COMPOSITION) -> Composition:
 
     age = reader.section("age_bin")
     age_bins = reader.choice("age_bin")
-    ranges = tuple(reader.int_pair(r, f"age_bin.ranges[{i}]") for i, r in enumerate(age["ranges"]))
+    listed_ranges = reader.list_in(age, "ranges", "age_bin")
+    ranges = tuple(reader.int_pair(r, f"age_bin.ranges[{i}]") for i, r in enumerate(listed_ranges))
     if len(ranges) != len(age_bins.values):
         raise reader.fail("age_bin.ranges", "needs one [min, max] range per value")
     if min(low for low, _ in ranges) < 18:
@@ -106,10 +107,20 @@ def load_composition(path: Path | str = DEFAULT_COMPOSITION) -> Composition:
 
     annotators = reader.section("annotators")
     consent = reader.section("consent")
+    people_per_image = reader.choice("people_per_image")
+    images_per_subject = reader.choice("images_per_subject")
+    for key, choice in (
+        ("people_per_image", people_per_image),
+        ("images_per_subject", images_per_subject),
+    ):
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in choice.values):
+            raise reader.fail(
+                f"{key}.values", f"expected whole numbers of 1 or more, got {list(choice.values)!r}"
+            )
     return Composition(
         path=path,
-        images_per_subject=reader.choice("images_per_subject"),
-        people_per_image=reader.choice("people_per_image"),
+        images_per_subject=images_per_subject,
+        people_per_image=people_per_image,
         age_bins=age_bins,
         age_ranges=ranges,
         pronouns=reader.choice("pronoun"),
@@ -128,7 +139,7 @@ def load_composition(path: Path | str = DEFAULT_COMPOSITION) -> Composition:
         ),
         pay_per_hour=reader.wages(annotators, "pay_per_hour"),
         minimum_wage=reader.wages(annotators, "minimum_wage"),
-        consent_scopes=tuple(map(str, reader.required(consent, "scopes", "consent"))),
+        consent_scopes=tuple(map(str, reader.list_in(consent, "scopes", "consent"))),
         withdrawn_share=reader.share(consent, "withdrawn_share", "consent"),
     )
 
@@ -156,6 +167,12 @@ class _Reader:
         value = self.document.get(key)
         if not isinstance(value, list):
             raise self.fail(key, f"expected a list, got {value!r}")
+        return value
+
+    def list_in(self, parent: Any, key: str, where: str) -> list[Any]:
+        value = self.required(parent, key, where)
+        if not isinstance(value, list):
+            raise self.fail(f"{where}.{key}", f"expected a list, got {value!r}")
         return value
 
     def required(self, parent: Any, key: str, where: str) -> Any:

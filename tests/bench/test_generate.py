@@ -243,6 +243,27 @@ def test_image_size_too_small_rejected(tmp_path):
         pytest.param("pronoun", {"values": []}, "non-empty list of values", id="values_empty"),
         pytest.param("countries", [], "lists no country", id="countries_empty"),
         pytest.param("capture_years", [2024, 2022], "low <= high", id="years_reversed"),
+        pytest.param(
+            "age_bin", {"values": ["18-29"], "weights": [1]}, "is missing", id="ranges_missing"
+        ),
+        pytest.param(
+            "age_bin",
+            {"values": ["18-29"], "weights": [1], "ranges": 5},
+            "expected a list, got 5",
+            id="ranges_not_list",
+        ),
+        pytest.param(
+            "people_per_image",
+            {"values": [0, 1], "weights": [1, 0]},
+            "whole numbers of 1 or more",
+            id="zero_people",
+        ),
+        pytest.param(
+            "consent",
+            {"scopes": "evaluation", "withdrawn_share": 0.01},
+            "expected a list, got 'evaluation'",
+            id="scopes_not_list",
+        ),
     ],
 )
 def test_invalid_composition_names_key(tmp_path, key, value, message):
