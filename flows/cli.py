@@ -246,9 +246,16 @@ def _dispatch(arguments: argparse.Namespace) -> int:
         return 0
 
     from flows.release import release
+
+    return _publish_command(release, arguments, spec)
+
+
+def _publish_command(flow, arguments: argparse.Namespace, spec) -> int:
+    """Run the `release` or `run` flow with the command's options and print its report."""
+    from flows import report
     from tasks.runners import with_configured_runner
 
-    result = with_configured_runner(release)(
+    result = with_configured_runner(flow)(
         arguments.spec,
         arguments.warehouse,
         arguments.releases,
@@ -284,18 +291,7 @@ def _ingest_command(arguments: argparse.Namespace, spec) -> int:
         return 0
     from flows.pipeline import run
 
-    result = with_configured_runner(run)(
-        arguments.spec,
-        arguments.warehouse,
-        arguments.releases,
-        arguments.version,
-        arguments.bump,
-        arguments.dry_run,
-    )
-    report.print_batches(result.batches, arguments.warehouse, spec)
-    report.print_gates(result.gates)
-    report.print_release(result.release)
-    return 0
+    return _publish_command(run, arguments, spec)
 
 
 def _serve(arguments: argparse.Namespace, spec) -> int:

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import apprise
 import duckdb
 
-from tasks.gates import GateReport, GateResult
+from tasks.gates import GateReport, GateResult, row_condition_text
 from tasks.log import stage_logger
 from tasks.warehouse import fetch_value
 
@@ -98,10 +98,7 @@ def _gate_subject(kwargs: dict[str, Any]) -> str:
     """
     for name in ("attribute", "intersection", "column"):
         if kwargs.get(name):
-            condition = kwargs.get("row_condition")
-            # GX 1.x results give the condition as a dict with its text under pass_through_filter.
-            if isinstance(condition, dict):
-                condition = condition.get("pass_through_filter") or json.dumps(condition)
+            condition = row_condition_text(kwargs)
             return f"{kwargs[name]} where {condition}" if condition else str(kwargs[name])
     text = json.dumps(kwargs, sort_keys=True, default=str)
     return "kwargs-" + hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -424,8 +421,8 @@ def _notify_block(alert: Alert, url: str) -> str | None:
     from prefect.blocks.core import Block
 
     name = url.removeprefix(PREFECT_BLOCK_SCHEME)
-    # Loading talks to the Prefect API and a block's own client can raise any exception type;
-    # a missing or broken block must not stop the other channels.
+    # Loading calls the Prefect API, and a block's own client can raise any exception type.
+    # A missing or broken block must not stop the other channels, so every error is returned.
     try:
         block = Block.load(name)
     except Exception as error:

@@ -266,12 +266,21 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def _format_kwargs(kwargs: dict) -> str:
-    shown = {k: v for k, v in kwargs.items() if k not in ("condition_parser", "row_condition")}
-    text = ", ".join(f"{k}={v!r}" for k, v in shown.items())
+def row_condition_text(kwargs: dict) -> str | None:
+    """Return an expectation's row condition as text, or None when it has none.
+
+    GX 1.x results give the condition as a dict with its text under `pass_through_filter`.
+    """
     condition = kwargs.get("row_condition")
     if isinstance(condition, dict):
         condition = condition.get("pass_through_filter", condition)
+    return str(condition) if condition else None
+
+
+def _format_kwargs(kwargs: dict) -> str:
+    shown = {k: v for k, v in kwargs.items() if k not in ("condition_parser", "row_condition")}
+    text = ", ".join(f"{k}={v!r}" for k, v in shown.items())
+    condition = row_condition_text(kwargs)
     return f"{text}, where {condition}" if condition else text
 
 
