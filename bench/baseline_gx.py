@@ -2,7 +2,7 @@
 
 It uses only expectations that ship with GX 1.x: values in a set, between bounds, not null,
 unique, and distinct values that contain every declared group. Stock GX has no expectation for
-a minimum count or share per group, so "every group is present" stands in for the coverage
+a minimum count or share per group, so "every group is present" replaces the coverage
 gates.
 """
 

@@ -78,8 +78,12 @@ def run_job(
     if code != 0:
         # Prefect logs its server's stop after the error, so the last error line is shown.
         errors = [line for line in lines if "Error" in line or "Exception" in line]
-        shown = errors[-1] if errors else (lines[-1] if lines else "")
-        result.error = f"exit status {code}: {shown[-300:]} (log: {log})"
+        last_line = ""
+        if errors:
+            last_line = errors[-1]
+        elif lines:
+            last_line = lines[-1]
+        result.error = f"exit status {code}: {last_line[-300:]} (log: {log})"
         return result
     figures = _figures(lines)
     if figures is None:

@@ -31,11 +31,11 @@ def withdraw(
     """
     spec = read_collection_spec(spec_path)
     warehouse_path = resolve_warehouse(spec, warehouse)
-    wanted = list(subject_ids or [])
+    requested_ids = list(subject_ids or [])
     if withdrawals_file:
-        wanted += read_withdrawals_file(Path(withdrawals_file))
+        requested_ids += read_withdrawals_file(Path(withdrawals_file))
 
-    report = record_withdrawals(spec, warehouse_path, wanted, withdrawn_on or date.today())
+    report = record_withdrawals(spec, warehouse_path, requested_ids, withdrawn_on or date.today())
     record_withdrawal_artifact(spec, report)
     alert_curators(spec, warehouse_path)
     return report

@@ -1,6 +1,6 @@
 -- bias_alignment_counts: one row per bias-aligned cell of every pair the spec marks sensitive.
--- A cell (a group of the attribute with a value of the field) is bias-aligned when its lift is
--- above 1 and the lower end of its 95% Wilson interval still lies above the value's overall
+-- A cell is a group of the attribute with a value of the field. It is bias-aligned when its
+-- lift is above 1 and the lower end of its 95% Wilson interval lies above the value's overall
 -- share, so the interval of the lift excludes 1. The group's records with an aligned value are
 -- bias-aligned; its records with any other known value of the field are bias-conflicting, so
 -- count_conflicting is the same on every aligned cell of one group.

@@ -7,7 +7,7 @@ An alert is raised for:
 - a group whose share fell by more than `alerts.max_share_drop_pp` since the parent release;
 - consent withdrawals still in the latest release.
 
-Delivery failures are recorded and logged, never raised.
+Delivery failures are recorded and logged instead of raised (see tasks.alerts.send_alerts).
 """
 
 from __future__ import annotations

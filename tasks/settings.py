@@ -85,7 +85,7 @@ class SettingsError(FaircurateError):
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    """Where the flows' submitted tasks run.
+    """The task runner for the flows' submitted tasks.
 
     `kind` "default" keeps Prefect's thread-pool runner. "dask" runs them on the Dask scheduler
     at `dask_address`, or on a local cluster of `dask_workers` processes on 127.0.0.1 when no

@@ -1,7 +1,10 @@
-"""Deployments on a real Prefect server (`prefect server start` on 127.0.0.1, with a temporary
-PREFECT_HOME): `faircurate serve` ingests a dropped batch on its schedule and alerts a local
-webhook, a release deployment triggered through the API publishes, and the deployments of
-deployments/prefect.yaml run on a process worker."""
+"""Deployments on a real Prefect server: `prefect server start` on 127.0.0.1, with a temporary
+PREFECT_HOME.
+
+`faircurate serve` ingests a dropped batch on its schedule and alerts a local webhook. A release
+deployment triggered through the API publishes. The deployments of deployments/prefect.yaml run
+on a process worker.
+"""
 
 from __future__ import annotations
 

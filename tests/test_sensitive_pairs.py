@@ -167,8 +167,8 @@ def test_invalid_sensitive_pairs_raise(make_collection, pairs, key, problem):
 
 
 def test_unmeasured_sensitive_pair_raises(make_collection, tmp_path):
-    # Without a declared range, only the data tells that age has 20 distinct values, more than
-    # the limit of 5, so sex × age is never measured.
+    # Without a declared range, only the data shows that age has 20 distinct values. That is
+    # more than the limit of 5, so sex × age is never measured.
     spec_text = SMALL_SPEC.replace("    min: 18\n    max: 99\n", "").replace(
         "  small_cell_size: 2\n",
         "  small_cell_size: 2\n  max_association_categories: 5\n"
@@ -294,8 +294,8 @@ def test_members_name_each_record(planted_warehouse):
 
 
 def test_two_aligned_values_one_row_each(make_collection, tmp_path):
-    # Women earn low or mid (18 + 18 of 40), men high (36 of 40); overall low and mid are 25%
-    # each and high 50%, so Female × low, Female × mid and Male × high are all aligned.
+    # Women earn low or mid (18 + 18 of 40) and men high (36 of 40). Overall, low and mid are
+    # 25% each and high is 50%, so Female × low, Female × mid and Male × high are all aligned.
     counts = [("Female", "low", 18), ("Female", "mid", 18), ("Female", "high", 4)]
     counts += [("Male", "low", 2), ("Male", "mid", 2), ("Male", "high", 36)]
     lines = ["person_id,sex,race,age,income"]

@@ -1,7 +1,9 @@
 -- One row per file name and content seen in the landing folder, so each is picked up once.
--- status is ingested (a new batch), already_ingested (the same bytes were loaded before, under
--- this or another name), replaced (a later file of the same name replaced its batch) or
--- rejected (the file could not be read, and error names the problem and what to do).
+-- status is one of:
+--   ingested: loaded as a new batch;
+--   already_ingested: the same bytes were loaded before, under this or another name;
+--   replaced: a later file of the same name replaced its batch;
+--   rejected: the file could not be read, and error names the problem and what to do.
 -- A corrected file has new content, so it gets a row of its own and is ingested.
 create table if not exists landing_files (
     file_sha256 varchar not null,
